@@ -1,0 +1,21 @@
+import type { Pool } from '../../lib/db/pool';
+import type { OrderRef } from '../../workflows/types';
+import { callService, type ServiceBehaviour } from '../simulation';
+
+export type NotificationType = 'order_confirmed';
+
+/**
+ * Sends a notification at most once per order and type: the primary key of
+ * `notifications` is the idempotency key of the simulated e-mail provider.
+ */
+export function notificationActivities(pool: Pool, behaviour: ServiceBehaviour, random?: () => number) {
+  return {
+    async sendNotification(ref: OrderRef, type: NotificationType): Promise<void> {
+      await callService('notification', behaviour, random);
+      await pool.query(`INSERT INTO notifications (order_id, type) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [
+        ref.orderId,
+        type,
+      ]);
+    },
+  };
+}

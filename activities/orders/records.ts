@@ -1,0 +1,165 @@
+import type { Queryable } from '../../lib/db/pool';
+import type { FailureReason, OrderInput, OrderRef, OrderStatus } from '../../workflows/types';
+
+/**
+ * SQL for the order record. The API reads through these functions and the
+ * activities write through them, so the row's shape lives in one place.
+ */
+
+export interface OrderView {
+  orderId: string;
+  customerId: string;
+  items: Array<{ productId: string; quantity: number; priceCents: number }>;
+  amountCents: number;
+  paymentMethod: string;
+  status: OrderStatus;
+  failureReason: FailureReason | null;
+  attempt: number;
+  payment: { chargedCents: number; refundedCents: number };
+  notifications: Array<{ type: string; sentAt: string }>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface OrderIdentity {
+  orderId: string;
+  status: OrderStatus;
+  failureReason: FailureReason | null;
+  attempt: number;
+  requestHash: string | null;
+}
+
+/**
+ * Inserts the order and its lines unless the id exists; for a later attempt of an
+ * existing order it moves the row to that attempt and back to PENDING. Returns
+ * true when this call created the order.
+ */
+export async function insertOrder(db: Queryable, input: OrderInput): Promise<boolean> {
+  const res = await db.query(
+    `INSERT INTO orders (id, customer_id, payment_method, amount_cents, status, attempt, idempotency_key, request_hash)
+     VALUES ($1, $2, $3, $4, 'PENDING', $5, $6, $7)
+     ON CONFLICT (id) DO UPDATE
+       SET attempt = EXCLUDED.attempt, status = 'PENDING', failure_reason = NULL, updated_at = now()
+       WHERE orders.attempt < EXCLUDED.attempt
+     RETURNING (xmax = 0) AS inserted`,
+    [
+      input.orderId,
+      input.customerId,
+      input.paymentMethod,
+      input.amountCents,
+      input.attempt,
+      input.idempotencyKey,
+      input.requestHash,
+    ],
+  );
+  const inserted = res.rows[0]?.inserted === true;
+  if (inserted) {
+    await db.query(
+      `INSERT INTO order_items (order_id, product_id, quantity, price_cents)
+       SELECT $1, * FROM unnest($2::text[], $3::int[], $4::int[])
+       ON CONFLICT DO NOTHING`,
+      [
+        input.orderId,
+        input.items.map((i) => i.productId),
+        input.items.map((i) => i.quantity),
+        input.items.map((i) => i.priceCents),
+      ],
+    );
+  }
+  return inserted;
+}
+
+/**
+ * Moves the order of this attempt from one of `from` to `to`. Guarding on the
+ * attempt keeps a late activity of an earlier run from touching a retried order;
+ * guarding on `from` makes a retried transition a no-op. Returns whether it moved.
+ */
+export async function transition(
+  db: Queryable,
+  ref: OrderRef,
+  from: readonly OrderStatus[],
+  to: OrderStatus,
+  failureReason: FailureReason | null = null,
+): Promise<boolean> {
+  const res = await db.query(
+    `UPDATE orders SET status = $3, failure_reason = $4, updated_at = now()
+     WHERE id = $1 AND attempt = $2 AND status = ANY($5::text[])`,
+    [ref.orderId, ref.attempt, to, failureReason, from],
+  );
+  return (res.rowCount ?? 0) > 0;
+}
+
+/** Lock-free lookup used by the API to decide idempotent replays, cancel and retry. */
+export async function findOrderIdentity(db: Queryable, orderId: string): Promise<OrderIdentity | null> {
+  const res = await db.query(
+    `SELECT id, status, failure_reason, attempt, request_hash FROM orders WHERE id = $1`,
+    [orderId],
+  );
+  const row = res.rows[0];
+  if (!row) return null;
+  return {
+    orderId: row.id,
+    status: row.status,
+    failureReason: row.failure_reason,
+    attempt: row.attempt,
+    requestHash: row.request_hash,
+  };
+}
+
+export async function findOrderIdByIdempotencyKey(db: Queryable, key: string): Promise<string | null> {
+  const res = await db.query(`SELECT id FROM orders WHERE idempotency_key = $1`, [key]);
+  return res.rows[0]?.id ?? null;
+}
+
+export interface OrderFilter {
+  status?: OrderStatus;
+  customerId?: string;
+  limit: number;
+}
+
+export async function getOrder(db: Queryable, orderId: string): Promise<OrderView | null> {
+  const [order] = await loadOrders(db, `WHERE o.id = $1`, [orderId], 1);
+  return order ?? null;
+}
+
+export async function listOrders(db: Queryable, filter: OrderFilter): Promise<OrderView[]> {
+  return loadOrders(
+    db,
+    `WHERE ($1::text IS NULL OR o.status = $1) AND ($2::text IS NULL OR o.customer_id = $2)`,
+    [filter.status ?? null, filter.customerId ?? null],
+    filter.limit,
+  );
+}
+
+/** One round trip: lines, payment totals and notifications are aggregated per order. */
+async function loadOrders(db: Queryable, where: string, params: unknown[], limit: number): Promise<OrderView[]> {
+  const res = await db.query(
+    `SELECT o.id, o.customer_id, o.payment_method, o.amount_cents, o.status, o.failure_reason, o.attempt,
+            o.created_at, o.updated_at,
+            COALESCE((SELECT json_agg(json_build_object('productId', i.product_id, 'quantity', i.quantity,
+                                                        'priceCents', i.price_cents) ORDER BY i.product_id)
+                      FROM order_items i WHERE i.order_id = o.id), '[]') AS items,
+            COALESCE((SELECT sum(p.charged_cents) FROM payments p WHERE p.order_id = o.id), 0) AS charged_cents,
+            COALESCE((SELECT sum(p.refunded_cents) FROM payments p WHERE p.order_id = o.id), 0) AS refunded_cents,
+            COALESCE((SELECT json_agg(json_build_object('type', n.type, 'sentAt', n.sent_at) ORDER BY n.sent_at)
+                      FROM notifications n WHERE n.order_id = o.id), '[]') AS notifications
+     FROM orders o ${where}
+     ORDER BY o.created_at DESC, o.id
+     LIMIT ${Number(limit)}`,
+    params,
+  );
+  return res.rows.map((row) => ({
+    orderId: row.id,
+    customerId: row.customer_id,
+    items: row.items,
+    amountCents: row.amount_cents,
+    paymentMethod: row.payment_method,
+    status: row.status,
+    failureReason: row.failure_reason,
+    attempt: row.attempt,
+    payment: { chargedCents: row.charged_cents, refundedCents: row.refunded_cents },
+    notifications: row.notifications,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+  }));
+}

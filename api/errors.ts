@@ -1,0 +1,47 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { Logger } from '../lib/logger';
+
+/** An error meant for the client: status, stable code, human message, optional details. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+export const notFoundRoute: RequestHandler = (req, _res, next) => {
+  next(new HttpError(404, 'NOT_FOUND', `No route for ${req.method} ${req.path}`));
+};
+
+/**
+ * Turns every error into DESIGN.md's `{"error": {code, message, details}}`.
+ * Unexpected errors are logged with their stack and answered with a bare 500:
+ * a stack trace never reaches the client.
+ */
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    let httpError: HttpError;
+    if (err instanceof HttpError) {
+      httpError = err;
+    } else if (err?.type === 'entity.parse.failed') {
+      httpError = new HttpError(400, 'INVALID_JSON', 'The request body is not valid JSON.');
+    } else if (err?.type === 'entity.too.large') {
+      httpError = new HttpError(413, 'PAYLOAD_TOO_LARGE', 'The request body is too large.');
+    } else if (err?.type === 'encoding.unsupported' || err?.type === 'charset.unsupported') {
+      httpError = new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Unsupported body encoding.');
+    } else {
+      logger.error({ err, method: req.method, path: req.path }, 'unhandled error');
+      httpError = new HttpError(500, 'INTERNAL', 'Internal server error.');
+    }
+    const body: { code: string; message: string; details?: unknown } = {
+      code: httpError.code,
+      message: httpError.message,
+    };
+    if (httpError.details !== undefined) body.details = httpError.details;
+    res.status(httpError.status).json({ error: body });
+  };
+}

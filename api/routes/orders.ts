@@ -1,0 +1,73 @@
+import { Router, type RequestHandler } from 'express';
+import { getOrder, listOrders, type OrderView } from '../../activities/orders/records';
+import type { Pool } from '../../lib/db/pool';
+import type { Metrics } from '../metrics';
+import { orderNotFound, type OrderService } from '../orders/order-service';
+import { createOrderBody, idempotencyKeyHeader, listOrdersQuery, orderIdParam, parseOr400 } from '../schemas';
+import { workflowIdFor } from '../../workflows/types';
+
+export interface OrderRouteDeps {
+  pool: Pool;
+  orders: OrderService;
+  metrics: Metrics;
+  requireKey: RequestHandler;
+  temporalUiUrl: string;
+  namespace: string;
+}
+
+export function orderRoutes(deps: OrderRouteDeps): Router {
+  const router = Router();
+  const { pool, orders } = deps;
+
+  const links = (orderId: string) => ({
+    self: `/api/orders/${orderId}`,
+    cancel: `/api/orders/${orderId}/cancel`,
+    retry: `/api/orders/${orderId}/retry`,
+    temporalUi: `${deps.temporalUiUrl}/namespaces/${encodeURIComponent(deps.namespace)}/workflows/${workflowIdFor(orderId)}`,
+  });
+  const present = (order: OrderView) => {
+    const { paymentMethod: _pm, attempt: _a, ...rest } = order;
+    return { ...rest, links: links(order.orderId) };
+  };
+  /** Unknown and malformed ids are both simply "no such order". */
+  const orderIdOr404 = (raw: string): string => {
+    if (!orderIdParam.safeParse(raw).success) throw orderNotFound(raw);
+    return raw;
+  };
+
+  router.post('/', deps.requireKey, async (req, res) => {
+    const rawKey = req.get('idempotency-key');
+    const key = rawKey === undefined ? undefined : parseOr400(idempotencyKeyHeader, rawKey, 'Idempotency-Key header');
+    const body = parseOr400(createOrderBody, req.body, 'order');
+    const placed = await orders.place(body, key);
+    deps.metrics.ordersAccepted.inc({ replayed: String(placed.replayed) });
+    if (placed.replayed) res.set('Idempotent-Replayed', 'true');
+    res
+      .status(202)
+      .location(`/api/orders/${placed.orderId}`)
+      .json({ orderId: placed.orderId, status: placed.status, links: links(placed.orderId) });
+  });
+
+  router.get('/', async (req, res) => {
+    const filter = parseOr400(listOrdersQuery, req.query, 'query');
+    const found = await listOrders(pool, filter);
+    res.json({ orders: found.map(present) });
+  });
+
+  router.get('/:id', async (req, res) => {
+    const order = await getOrder(pool, orderIdOr404(String(req.params.id)));
+    if (!order) throw orderNotFound(req.params.id);
+    res.json(present(order));
+  });
+
+  router.post('/:id/cancel', deps.requireKey, async (req, res) => {
+    res.status(202).json(await orders.cancel(orderIdOr404(String(req.params.id))));
+  });
+
+  router.post('/:id/retry', deps.requireKey, async (req, res) => {
+    const retried = await orders.retry(orderIdOr404(String(req.params.id)));
+    res.status(202).location(`/api/orders/${retried.orderId}`).json({ ...retried, links: links(retried.orderId) });
+  });
+
+  return router;
+}

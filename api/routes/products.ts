@@ -1,0 +1,28 @@
+import { Router, type RequestHandler } from 'express';
+import { getProduct, listProducts, upsertProduct } from '../../activities/inventory/catalogue';
+import type { Pool } from '../../lib/db/pool';
+import { HttpError } from '../errors';
+import { parseOr400, productBody, productIdParam } from '../schemas';
+
+export function productRoutes(pool: Pool, requireKey: RequestHandler): Router {
+  const router = Router();
+
+  router.get('/', async (_req, res) => {
+    res.json({ products: await listProducts(pool) });
+  });
+
+  router.get('/:id', async (req, res) => {
+    const product = productIdParam.safeParse(req.params.id).success ? await getProduct(pool, req.params.id) : null;
+    if (!product) throw new HttpError(404, 'PRODUCT_NOT_FOUND', `No product ${req.params.id}.`);
+    res.json(product);
+  });
+
+  router.put('/:id', requireKey, async (req, res) => {
+    const id = parseOr400(productIdParam, req.params.id, 'product id');
+    const body = parseOr400(productBody, req.body, 'product');
+    const created = await upsertProduct(pool, { id, ...body });
+    res.status(created ? 201 : 200).json({ id, ...body });
+  });
+
+  return router;
+}

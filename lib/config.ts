@@ -1,0 +1,49 @@
+import { z } from 'zod';
+
+/**
+ * Every environment variable the service reads, validated once at start-up.
+ * Names and defaults are fixed by DESIGN.md; a bad value stops the process with
+ * one readable line per problem instead of failing later in a request.
+ */
+const rate = z.coerce.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1');
+const millis = z.coerce.number().int('must be a whole number of milliseconds').min(0);
+
+const schema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/orders'),
+  TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('orders'),
+  TEMPORAL_UI_URL: z.string().url().default('http://127.0.0.1:8233'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  INVENTORY_LATENCY_MS: millis.default(0),
+  PAYMENT_LATENCY_MS: millis.default(0),
+  NOTIFY_LATENCY_MS: millis.default(0),
+  PAYMENT_FAILURE_RATE: rate.default(0),
+  NOTIFY_FAILURE_RATE: rate.default(0),
+  API_KEYS: z
+    .string()
+    .optional()
+    .transform((v) => (v ?? '').split(',').map((k) => k.trim()).filter((k) => k.length > 0)),
+  // Not in DESIGN.md's table, ours to choose: how long the payment step may keep
+  // retrying a failing provider before the order fails with PAYMENT_UNAVAILABLE.
+  // The API passes it into each workflow, so it is fixed per order at start.
+  PAYMENT_BUDGET_MS: millis.min(1000).default(120_000),
+  // Size of each process's PostgreSQL pool (API and worker have one each).
+  PG_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+});
+
+export type Config = z.infer<typeof schema>;
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Treat empty strings as unset so `FOO= npm start` means "use the default".
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(cleaned);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}

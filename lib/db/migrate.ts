@@ -1,0 +1,91 @@
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import pg from 'pg';
+
+const MIGRATIONS_DIR = path.join(__dirname, 'migrations');
+// Any constant works; it only has to be the same in every process that migrates.
+const MIGRATION_LOCK_ID = 7_233_001;
+
+export class DatabaseUnreachableError extends Error {}
+
+function describeUnreachable(url: string, err: unknown): DatabaseUnreachableError {
+  const u = new URL(url);
+  const reason = err instanceof Error ? err.message : String(err);
+  return new DatabaseUnreachableError(
+    `PostgreSQL is not reachable at ${u.hostname}:${u.port || 5432} (${reason}).\n` +
+      `Start it, e.g. \`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\` ` +
+      `or \`docker compose up -d postgres\`, or point DATABASE_URL at a running server.`,
+  );
+}
+
+/** Creates the database named in `url` when it does not exist yet. */
+export async function createDatabaseIfMissing(url: string): Promise<boolean> {
+  const target = new URL(url);
+  const dbName = decodeURIComponent(target.pathname.replace(/^\//, ''));
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString(), connectionTimeoutMillis: 5_000 });
+  try {
+    await client.connect();
+  } catch (err) {
+    throw describeUnreachable(url, err);
+  }
+  try {
+    const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [dbName]);
+    if (exists.rowCount) return false;
+    try {
+      await client.query(`CREATE DATABASE ${pg.escapeIdentifier(dbName)}`);
+      return true;
+    } catch (err) {
+      // Another process created it between our check and our CREATE.
+      if ((err as { code?: string }).code === '42P04') return false;
+      throw err;
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Applies every `migrations/NNN_name.sql` not yet recorded in `schema_migrations`,
+ * each in its own transaction, under an advisory lock so that an API and a worker
+ * starting together do not race. Returns the versions it applied.
+ */
+export async function migrate(url: string): Promise<string[]> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  try {
+    await client.connect();
+  } catch (err) {
+    throw describeUnreachable(url, err);
+  }
+  const applied: string[] = [];
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_ID]);
+    await client.query(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
+    );
+    const done = new Set(
+      (await client.query<{ version: string }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version),
+    );
+    const files = (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith('.sql')).sort();
+    for (const file of files) {
+      const version = file.replace(/\.sql$/, '');
+      if (done.has(version)) continue;
+      const sql = await readFile(path.join(MIGRATIONS_DIR, file), 'utf8');
+      await client.query('BEGIN');
+      try {
+        await client.query(sql);
+        await client.query('INSERT INTO schema_migrations (version) VALUES ($1)', [version]);
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK');
+        throw new Error(`Migration ${file} failed: ${(err as Error).message}`);
+      }
+      applied.push(version);
+    }
+    return applied;
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]).catch(() => undefined);
+    await client.end();
+  }
+}

@@ -1,0 +1,74 @@
+import { Client, Connection, isGrpcServiceError } from '@temporalio/client';
+
+const GRPC_UNIMPLEMENTED = 12;
+import { temporal } from '@temporalio/proto';
+import { ORDER_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
+
+export interface TemporalTarget {
+  address: string;
+  namespace: string;
+}
+
+export class TemporalUnreachableError extends Error {}
+
+/** Connects a client, with a message that says what to do when nothing answers. */
+export async function connectClient(target: TemporalTarget, connectTimeoutMs = 5_000): Promise<Client> {
+  try {
+    const connection = await Connection.connect({ address: target.address, connectTimeout: connectTimeoutMs });
+    return new Client({ connection, namespace: target.namespace });
+  } catch (err) {
+    throw new TemporalUnreachableError(
+      `Temporal is not reachable at ${target.address} (${(err as Error).message}).\n` +
+        `Start one with \`npm run temporal:dev\` (or \`npm start\` for the whole stack), or set TEMPORAL_ADDRESS.`,
+    );
+  }
+}
+
+/** Waits until a freshly started server answers, polling its health endpoint. */
+export async function waitForTemporal(address: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: 1_000 });
+      try {
+        await connection.workflowService.getSystemInfo({});
+        return;
+      } finally {
+        await connection.close();
+      }
+    } catch (err) {
+      lastError = err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  throw new TemporalUnreachableError(`Temporal at ${address} did not come up in ${timeoutMs} ms: ${String(lastError)}`);
+}
+
+const INDEXED_TYPE = {
+  KEYWORD: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+  INT: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_INT,
+} as const;
+
+/**
+ * Registers OrderStatus, CustomerId and OrderAmountCents on the namespace when
+ * missing. The dev server gets them on its command line; this covers any other
+ * server (docker compose, a shared cluster) so that workflows can upsert them.
+ */
+export async function ensureSearchAttributes(client: Client, namespace: string): Promise<string[]> {
+  let known: Record<string, unknown> = {};
+  try {
+    const existing = await client.connection.operatorService.listSearchAttributes({ namespace });
+    known = { ...existing.customAttributes, ...existing.systemAttributes };
+  } catch (err) {
+    // The time-skipping test server can add search attributes but not list them.
+    if (!(isGrpcServiceError(err) && err.code === GRPC_UNIMPLEMENTED)) throw err;
+  }
+  const missing = ORDER_SEARCH_ATTRIBUTES.filter((key) => !(key.name in known));
+  if (missing.length === 0) return [];
+  await client.connection.operatorService.addSearchAttributes({
+    namespace,
+    searchAttributes: Object.fromEntries(missing.map((key) => [key.name, INDEXED_TYPE[key.type]])),
+  });
+  return missing.map((key) => key.name);
+}

@@ -1,0 +1,72 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { ORDER_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
+import { waitForTemporal } from './connection';
+
+export interface DevServerOptions {
+  cli: string;
+  ip?: string;
+  port: number;
+  /** Web UI port; null runs the server headless (the tests do). */
+  uiPort: number | null;
+  /** SQLite file that keeps workflows across restarts; in memory when omitted. */
+  dbFile?: string;
+  namespace?: string;
+  logLevel?: 'debug' | 'info' | 'warn' | 'error';
+  /** Where the server's own output goes; inherited by default. */
+  stdio?: 'inherit' | 'ignore' | 'pipe';
+}
+
+export interface DevServer {
+  address: string;
+  uiUrl: string | null;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+const SA_TYPE_FLAG = { KEYWORD: 'Keyword', INT: 'Int' } as const;
+
+/** The `temporal server start-dev` arguments this project relies on. */
+export function devServerArgs(opts: DevServerOptions): string[] {
+  const args = ['server', 'start-dev', '--ip', opts.ip ?? '127.0.0.1', '--port', String(opts.port)];
+  args.push('--namespace', opts.namespace ?? 'default', '--log-level', opts.logLevel ?? 'warn');
+  if (opts.uiPort === null) args.push('--headless');
+  else args.push('--ui-port', String(opts.uiPort));
+  if (opts.dbFile) {
+    // WAL lets readers (the UI's visibility queries) run beside the writer, and a
+    // crash loses nothing committed; synchronous=NORMAL is the safe pairing for WAL.
+    args.push('--db-filename', opts.dbFile, '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal');
+  }
+  for (const key of ORDER_SEARCH_ATTRIBUTES) args.push('--search-attribute', `${key.name}=${SA_TYPE_FLAG[key.type]}`);
+  return args;
+}
+
+/** Starts the dev server and resolves once it answers gRPC calls. */
+export async function startDevServer(opts: DevServerOptions, readyTimeoutMs = 60_000): Promise<DevServer> {
+  if (opts.dbFile) mkdirSync(path.dirname(opts.dbFile), { recursive: true });
+  const child = spawn(opts.cli, devServerArgs(opts), { stdio: ['ignore', opts.stdio ?? 'inherit', opts.stdio ?? 'inherit'] });
+  const address = `${opts.ip ?? '127.0.0.1'}:${opts.port}`;
+  const exited = new Promise<never>((_, reject) => {
+    child.once('exit', (code, signal) =>
+      reject(new Error(`temporal server start-dev exited early (code ${code}, signal ${signal}); is port ${opts.port} free?`)),
+    );
+    child.once('error', reject);
+  });
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const done = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await done;
+    clearTimeout(timer);
+  };
+  try {
+    await Promise.race([waitForTemporal(address, readyTimeoutMs), exited]);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  exited.catch(() => undefined); // later exits are the caller's business
+  return { address, uiUrl: opts.uiPort === null ? null : `http://${opts.ip ?? '127.0.0.1'}:${opts.uiPort}`, child, stop };
+}

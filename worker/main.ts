@@ -1,0 +1,64 @@
+import { NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import { ConfigError, loadConfig } from '../lib/config';
+import { DatabaseUnreachableError, createDatabaseIfMissing, migrate } from '../lib/db/migrate';
+import { createPool } from '../lib/db/pool';
+import { createLogger } from '../lib/logger';
+import { TemporalUnreachableError, connectClient, ensureSearchAttributes } from '../lib/temporal/connection';
+import { simulatedServices, workflowSource } from './options';
+
+/**
+ * The worker process: polls TEMPORAL_TASK_QUEUE, runs the order saga and its
+ * activities. On SIGINT/SIGTERM it stops polling and lets running activities
+ * finish (up to the shutdown grace time) before closing the pool; anything cut
+ * off is retried by Temporal on another worker, and every activity is idempotent.
+ */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger('worker', config.LOG_LEVEL);
+  Runtime.install({
+    logger: {
+      log: (level, message, meta) => logger[level.toLowerCase() as 'info'](meta ?? {}, message),
+      trace: (message, meta) => logger.trace(meta ?? {}, message),
+      debug: (message, meta) => logger.debug(meta ?? {}, message),
+      info: (message, meta) => logger.info(meta ?? {}, message),
+      warn: (message, meta) => logger.warn(meta ?? {}, message),
+      error: (message, meta) => logger.error(meta ?? {}, message),
+    },
+    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) } },
+  });
+
+  await createDatabaseIfMissing(config.DATABASE_URL);
+  await migrate(config.DATABASE_URL);
+  const pool = createPool(config.DATABASE_URL, config.PG_POOL_SIZE);
+
+  const target = { address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE };
+  const client = await connectClient(target);
+  const added = await ensureSearchAttributes(client, config.TEMPORAL_NAMESPACE);
+  if (added.length) logger.info({ added }, 'registered search attributes');
+  await client.connection.close();
+
+  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const worker = await Worker.create({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    ...workflowSource(),
+    activities: createActivities(pool, simulatedServices(config)),
+    shutdownGraceTime: '10 seconds',
+  });
+  logger.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, address: config.TEMPORAL_ADDRESS }, 'worker started');
+
+  // Worker.run() installs its own SIGINT/SIGTERM handlers that call shutdown().
+  await worker.run();
+  await pool.end();
+  await connection.close();
+  logger.info('worker stopped');
+}
+
+main().catch((err: unknown) => {
+  const expected =
+    err instanceof ConfigError || err instanceof DatabaseUnreachableError || err instanceof TemporalUnreachableError;
+  console.error(expected ? (err as Error).message : err);
+  process.exit(1);
+});

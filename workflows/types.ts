@@ -1,0 +1,87 @@
+/**
+ * Types and constants shared by the workflow, its activities, the API and the tests.
+ * This file must stay free of runtime imports: it is bundled into the workflow sandbox.
+ */
+
+export const ORDER_STATUSES = [
+  'PENDING',
+  'RESERVED',
+  'PAID',
+  'COMPLETED',
+  'COMPENSATING',
+  'FAILED',
+  'CANCELLED',
+] as const;
+export type OrderStatus = (typeof ORDER_STATUSES)[number];
+
+export const TERMINAL_STATUSES: readonly OrderStatus[] = ['COMPLETED', 'FAILED', 'CANCELLED'];
+
+export function isTerminal(status: OrderStatus): boolean {
+  return TERMINAL_STATUSES.includes(status);
+}
+
+export const FAILURE_REASONS = [
+  'OUT_OF_STOCK',
+  'PAYMENT_DECLINED',
+  'PAYMENT_UNAVAILABLE',
+  'CANCELLED_BY_CUSTOMER',
+] as const;
+export type FailureReason = (typeof FAILURE_REASONS)[number];
+
+/**
+ * `ApplicationFailure.type` values. Business outcomes are non-retryable; the
+ * transient type is what the simulated providers throw and Temporal retries.
+ */
+export const ErrorType = {
+  OutOfStock: 'OutOfStock',
+  PaymentDeclined: 'PaymentDeclined',
+  ProviderUnavailable: 'ProviderUnavailable',
+  NotCancellable: 'NotCancellable',
+  OrderNotFound: 'OrderNotFound',
+} as const;
+
+export interface OrderLine {
+  productId: string;
+  quantity: number;
+  /** Unit price copied from the catalogue when the order was accepted. */
+  priceCents: number;
+}
+
+/** Everything the saga needs, fixed when the order is accepted. */
+export interface OrderInput {
+  orderId: string;
+  customerId: string;
+  items: OrderLine[];
+  amountCents: number;
+  paymentMethod: string;
+  /** 1 for the first run; POST /retry starts run N+1 of the same order. */
+  attempt: number;
+  idempotencyKey: string | null;
+  requestHash: string | null;
+  /** How long the payment step may retry a failing provider (PAYMENT_BUDGET_MS). */
+  paymentBudgetMs: number;
+}
+
+/** What activities need to find the order's effects: they are keyed by both. */
+export interface OrderRef {
+  orderId: string;
+  attempt: number;
+}
+
+/** Live view of one run, answered by the status query and returned as the result. */
+export interface OrderState {
+  orderId: string;
+  attempt: number;
+  status: OrderStatus;
+  failureReason: FailureReason | null;
+  cancelRequested: boolean;
+}
+
+export interface CancelResult {
+  orderId: string;
+  status: OrderStatus;
+}
+
+export function workflowIdFor(orderId: string): string {
+  return `order-${orderId}`;
+}
