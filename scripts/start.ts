@@ -4,7 +4,7 @@ import { ConfigError, loadConfig } from '../lib/config';
 import { DatabaseUnreachableError, createDatabaseIfMissing, migrate } from '../lib/db/migrate';
 import { createPool } from '../lib/db/pool';
 import { PROJECT_ROOT, TEMPORAL_CLI, ensureTool } from '../lib/temporal/cli';
-import { waitForTemporal } from '../lib/temporal/connection';
+import { TemporalUnreachableError, waitForTemporal } from '../lib/temporal/connection';
 import { startDevServer } from '../lib/temporal/dev-server';
 import { ProcessGroup } from './process-group';
 
@@ -32,6 +32,16 @@ process.on('SIGTERM', () => shutdown('SIGTERM'));
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  // PostgreSQL first: it is the dependency most often missing, and checking it is instant.
+  step('Preparing PostgreSQL');
+  if (await createDatabaseIfMissing(config.DATABASE_URL)) step('  created the database');
+  const applied = await migrate(config.DATABASE_URL);
+  step(`  ${applied.length ? `applied migrations ${applied.join(', ')}` : 'schema up to date'}`);
+  const pool = createPool(config.DATABASE_URL, 1);
+  const seeded = await seedCatalogueIfEmpty(pool);
+  await pool.end();
+  if (seeded) step(`  seeded the catalogue with ${seeded} products`);
+
   let temporalAddress = config.TEMPORAL_ADDRESS;
   let uiUrl = config.TEMPORAL_UI_URL;
   if (process.env.TEMPORAL_ADDRESS) {
@@ -52,15 +62,6 @@ async function main(): Promise<void> {
     temporalAddress = server.address;
     uiUrl = server.uiUrl ?? uiUrl;
   }
-
-  step('Preparing PostgreSQL');
-  if (await createDatabaseIfMissing(config.DATABASE_URL)) step('  created the database');
-  const applied = await migrate(config.DATABASE_URL);
-  step(`  ${applied.length ? `applied migrations ${applied.join(', ')}` : 'schema up to date'}`);
-  const pool = createPool(config.DATABASE_URL, 1);
-  const seeded = await seedCatalogueIfEmpty(pool);
-  await pool.end();
-  if (seeded) step(`  seeded the catalogue with ${seeded} products`);
 
   const env = { ...process.env, TEMPORAL_ADDRESS: temporalAddress, TEMPORAL_UI_URL: uiUrl };
   const tsx = ['--import', 'tsx'];
@@ -100,7 +101,8 @@ async function waitForHttp(url: string, timeoutMs: number): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  const expected = err instanceof ConfigError || err instanceof DatabaseUnreachableError;
+  const expected =
+    err instanceof ConfigError || err instanceof DatabaseUnreachableError || err instanceof TemporalUnreachableError;
   console.error(expected ? `\n${(err as Error).message}` : err);
   void group.stop().then(() => process.exit(1));
 });

@@ -2,9 +2,10 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { WorkerOptions } from '@temporalio/worker';
 import type { Config } from '../lib/config';
+import { PROJECT_ROOT } from '../lib/paths';
 
 /** Written by `npm run build` (scripts/bundle-workflows.ts); production workers load it. */
-export const WORKFLOW_BUNDLE_PATH = path.resolve(__dirname, '..', 'dist', 'workflow-bundle.js');
+export const WORKFLOW_BUNDLE_PATH = path.join(PROJECT_ROOT, 'dist', 'workflow-bundle.js');
 // A directory: webpack resolves its index.ts from source, or index.js in dist/.
 export const WORKFLOWS_PATH = path.resolve(__dirname, '..', 'workflows');
 

@@ -27,11 +27,13 @@ export class TemporalUnavailableError extends Error {}
 
 // Long enough for a healthy server under load, short enough that a client
 // holding the request open hears "503, try again" instead of hanging.
-const CALL_DEADLINE_MS = 10_000;
+const CALL_DEADLINE_MS = 5_000;
+// Readiness probes are frequent and must answer before the prober gives up.
+const PING_DEADLINE_MS = 2_000;
 
 export function temporalOrderWorkflows(client: Client, taskQueue: string): OrderWorkflows {
-  const withDeadline = <T>(fn: () => Promise<T>): Promise<T> =>
-    client.withDeadline(Date.now() + CALL_DEADLINE_MS, fn).catch((err: unknown) => {
+  const withDeadline = <T>(fn: () => Promise<T>, ms = CALL_DEADLINE_MS): Promise<T> =>
+    client.withDeadline(Date.now() + ms, fn).catch((err: unknown) => {
       throw isUnavailable(err) ? new TemporalUnavailableError(String((err as Error).message ?? err)) : err;
     });
 
@@ -82,7 +84,7 @@ export function temporalOrderWorkflows(client: Client, taskQueue: string): Order
     },
 
     async ping() {
-      await withDeadline(() => client.workflowService.getSystemInfo({}));
+      await withDeadline(() => client.workflowService.getSystemInfo({}), PING_DEADLINE_MS);
     },
   };
 }

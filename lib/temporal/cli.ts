@@ -1,6 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, symlinkSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { PROJECT_ROOT } from '../paths';
+
+export { PROJECT_ROOT };
 
 /**
  * Finds (and if need be installs) the Temporal CLI and the time-skipping test
@@ -13,7 +16,6 @@ import path from 'node:path';
  * CLI falls back to the official download.
  */
 
-export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 const TOOLS_DIR = path.join(PROJECT_ROOT, '.tools');
 const TOOLS_BIN = path.join(TOOLS_DIR, 'bin');
 

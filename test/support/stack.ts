@@ -1,0 +1,87 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { inject } from 'vitest';
+import { PROJECT_ROOT } from '../../lib/temporal/cli';
+import { freePort } from './global-setup';
+
+/**
+ * A worker and an API as real child processes, started through the same entry
+ * points as `npm run worker` / `npm run api`, against the suite's dev server and
+ * database. Each stack has its own task queue, so stacks with different fault
+ * settings run side by side.
+ */
+export interface Stack {
+  baseUrl: string;
+  taskQueue: string;
+  env: NodeJS.ProcessEnv;
+  /** SIGKILLs the worker: a crash, with no graceful shutdown. */
+  killWorker(): Promise<void>;
+  startWorker(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function launch(entry: 'worker' | 'api', env: NodeJS.ProcessEnv): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, entry, 'main.ts')], {
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  // Keep the child's errors visible in the test output.
+  child.stderr?.on('data', (d: Buffer) => process.stderr.write(`[${entry}] ${d}`));
+  return child;
+}
+
+async function kill(child: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill(signal);
+  await exited;
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await fn();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+export async function startStack(name: string, overrides: NodeJS.ProcessEnv = {}, opts: { worker?: boolean } = {}): Promise<Stack> {
+  const { databaseUrl, temporalAddress, workflowBundlePath } = inject('testEnv');
+  const port = await freePort();
+  const taskQueue = `${name}-${port}`;
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NODE_ENV: 'test',
+    DATABASE_URL: databaseUrl,
+    TEMPORAL_ADDRESS: temporalAddress,
+    TEMPORAL_TASK_QUEUE: taskQueue,
+    WORKFLOW_BUNDLE_PATH: workflowBundlePath,
+    PORT: String(port),
+    LOG_LEVEL: 'warn',
+    ...overrides,
+  };
+  let worker = opts.worker === false ? undefined : launch('worker', env);
+  const api = launch('api', env);
+  const baseUrl = `http://127.0.0.1:${port}`;
+  await waitFor(`the ${name} API`, async () => ((await fetch(`${baseUrl}/healthz`)).ok ? true : undefined), 60_000);
+  return {
+    baseUrl,
+    taskQueue,
+    env,
+    killWorker: () => kill(worker, 'SIGKILL'),
+    startWorker: async () => {
+      worker = launch('worker', env);
+    },
+    stop: async () => {
+      await kill(api, 'SIGTERM');
+      await kill(worker, 'SIGTERM');
+    },
+  };
+}
