@@ -38,6 +38,17 @@ afterAll(async () => {
   await pool?.end();
 });
 
+/**
+ * The OrderStatus search attribute once the workflow has closed. The saga writes
+ * the final status to PostgreSQL first and upserts the attribute in the next
+ * workflow task, so right after the row turns terminal the two may differ briefly.
+ */
+async function statusAttributeWhenClosed(orderId: string): Promise<string | undefined> {
+  const handle = client.workflow.getHandle(workflowIdFor(orderId));
+  await handle.result();
+  return (await handle.describe()).typedSearchAttributes.get(OrderStatusKey);
+}
+
 async function placeOrder(stack: Stack, body: object, headers: Record<string, string> = {}) {
   const res = await call(stack.baseUrl, 'POST', '/api/orders', body, headers);
   expect(res.status, JSON.stringify(res.body)).toBe(202);
@@ -76,10 +87,7 @@ describe('happy path', () => {
     });
     expect(confirmations.map((n: { type: string }) => n.type)).toEqual(['order_confirmed']);
 
-    const handle = client.workflow.getHandle(workflowIdFor(orderId));
-    await handle.result();
-    const described = await handle.describe();
-    expect(described.typedSearchAttributes.get(OrderStatusKey)).toBe('COMPLETED');
+    expect(await statusAttributeWhenClosed(orderId)).toBe('COMPLETED');
     await recordHistory(client, orderId, 'completed');
   });
 
@@ -110,8 +118,7 @@ describe('failures and compensation', () => {
     const order = await untilTerminal(healthy.baseUrl, res.body.orderId);
     expect(order).toMatchObject({ status: 'FAILED', failureReason: 'PAYMENT_DECLINED', payment: { chargedCents: 0, refundedCents: 0 } });
     expect(await stockOf(pool, product.id)).toBe(4);
-    const described = await client.workflow.getHandle(workflowIdFor(res.body.orderId)).describe();
-    expect(described.typedSearchAttributes.get(OrderStatusKey)).toBe('FAILED');
+    expect(await statusAttributeWhenClosed(res.body.orderId)).toBe('FAILED');
     await recordHistory(client, res.body.orderId, 'payment-declined');
   });
 
@@ -196,8 +203,7 @@ describe('cancellation', () => {
     expect(order.payment.chargedCents - order.payment.refundedCents).toBe(0);
     expect(order.notifications).toEqual([]);
     expect(await stockOf(pool, product.id)).toBe(5);
-    const described = await client.workflow.getHandle(workflowIdFor(orderId)).describe();
-    expect(described.typedSearchAttributes.get(OrderStatusKey)).toBe('CANCELLED');
+    expect(await statusAttributeWhenClosed(orderId)).toBe('CANCELLED');
     await recordHistory(client, orderId, 'cancelled-during-payment');
   });
 
