@@ -21,14 +21,25 @@ export interface SimulatedServices {
  * then fails with a retryable error at its failure rate. Runs before the
  * effect, so a simulated failure never leaves a half-applied change.
  *
- * It heartbeats first so that a cancel requested by the workflow reaches this
- * attempt; Context.sleep then rejects with a CancelledFailure.
+ * Inside an activity it heartbeats first so that a cancel requested by the
+ * workflow reaches this attempt (Context.sleep then rejects). Outside Temporal,
+ * as in the benchmark's baseline designs, it is a plain wait.
  */
 export async function callService(name: string, behaviour: ServiceBehaviour, random = Math.random): Promise<void> {
-  const ctx = Context.current();
-  ctx.heartbeat();
-  if (behaviour.latencyMs > 0) await ctx.sleep(behaviour.latencyMs);
+  const ctx = activityContext();
+  ctx?.heartbeat();
+  if (behaviour.latencyMs > 0) {
+    await (ctx ? ctx.sleep(behaviour.latencyMs) : new Promise((r) => setTimeout(r, behaviour.latencyMs)));
+  }
   if (behaviour.failureRate > 0 && random() < behaviour.failureRate) {
     throw ApplicationFailure.retryable(`${name} service unavailable (simulated)`, ErrorType.ProviderUnavailable);
+  }
+}
+
+function activityContext(): Context | undefined {
+  try {
+    return Context.current();
+  } catch {
+    return undefined; // not running as an activity
   }
 }

@@ -1,4 +1,4 @@
-import type { ActivityOptions } from '@temporalio/workflow';
+import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
 import { ActivityCancellationType } from '@temporalio/workflow';
 import { ErrorType } from './types';
 
@@ -10,8 +10,16 @@ import { ErrorType } from './types';
  * scheduleToCloseTimeout, where set, is the step's whole budget across retries.
  */
 
-/** Writes to our own database: wait out an outage, however long, rather than fail an order. */
-export const databaseStep: ActivityOptions = {
+/**
+ * Writes to our own database: wait out an outage, however long, rather than fail
+ * an order. They run as local activities: a few milliseconds of SQL does not
+ * need its own task on the server, and a local activity's result is recorded as
+ * a marker in the workflow task that scheduled it. That removes an activity task
+ * and a workflow task per step, the largest share of the server's work per order
+ * (docs/benchmarks.md has the figures). Retries past a minute's backoff are
+ * scheduled with a durable timer, so an outage survives a worker restart too.
+ */
+export const databaseStep: LocalActivityOptions = {
   startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '500 ms', backoffCoefficient: 2, maximumInterval: '1 minute' },
 };
@@ -54,8 +62,11 @@ export function paymentStep(budgetMs: number): ActivityOptions {
   };
 }
 
-/** Compensations must eventually succeed: no budget, no attempt limit. */
-export const compensationStep: ActivityOptions = {
+/**
+ * Compensations must eventually succeed: no budget, no attempt limit. They only
+ * touch our database, so they run as local activities like databaseStep.
+ */
+export const compensationStep: LocalActivityOptions = {
   startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 };

@@ -6,6 +6,7 @@ import {
   isCancellation,
   log,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
@@ -23,9 +24,9 @@ import {
   type OrderStatus,
 } from './types';
 
-const db = proxyActivities<OrderActivities>(databaseStep);
+const db = proxyLocalActivities<OrderActivities>(databaseStep);
 const inventory = proxyActivities<OrderActivities>(inventoryStep);
-const compensation = proxyActivities<OrderActivities>(compensationStep);
+const compensation = proxyLocalActivities<OrderActivities>(compensationStep);
 const notifications = proxyActivities<OrderActivities>(notificationStep);
 
 /**

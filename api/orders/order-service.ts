@@ -1,5 +1,4 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { getProducts } from '../../activities/inventory/catalogue';
 import {
   findOrderIdentity,
   getOrder,
@@ -10,6 +9,7 @@ import { inTransaction, type Pool } from '../../lib/db/pool';
 import { isTerminal, type OrderInput, type OrderStatus } from '../../workflows/types';
 import { HttpError } from '../errors';
 import type { CreateOrderBody } from '../schemas';
+import { priceLines } from './pricing';
 import { NotCancellableError, TemporalUnavailableError, type OrderWorkflows } from './workflow-gateway';
 
 export interface PlacedOrder {
@@ -80,17 +80,12 @@ export class OrderService {
       if (existing) return replay(existing, hash);
     }
 
-    const products = await getProducts(this.pool, body.items.map((i) => i.productId));
-    const unknown = body.items.filter((i) => !products.has(i.productId)).map((i) => i.productId);
-    if (unknown.length) {
-      throw new HttpError(422, 'UNKNOWN_PRODUCT', `Unknown product: ${unknown.join(', ')}`, { productIds: unknown });
-    }
-    const items = body.items.map((i) => ({ ...i, priceCents: products.get(i.productId)!.priceCents }));
+    const { items, amountCents } = await priceLines(this.pool, body.items);
     const input: OrderInput = {
       orderId,
       customerId: body.customerId,
       items,
-      amountCents: items.reduce((sum, i) => sum + i.priceCents * i.quantity, 0),
+      amountCents,
       paymentMethod: body.paymentMethod,
       attempt: 1,
       idempotencyKey: idempotencyKey ?? null,

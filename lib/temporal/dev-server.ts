@@ -14,6 +14,8 @@ export interface DevServerOptions {
   dbFile?: string;
   namespace?: string;
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
+  /** `--dynamic-config-value KEY=VALUE` pairs (values JSON-encoded). */
+  dynamicConfig?: Record<string, string | number | boolean>;
   /** Where the server's own output goes; inherited by default. */
   stdio?: 'inherit' | 'ignore' | 'pipe';
 }
@@ -37,6 +39,9 @@ export function devServerArgs(opts: DevServerOptions): string[] {
     // WAL lets readers (the UI's visibility queries) run beside the writer, and a
     // crash loses nothing committed; synchronous=NORMAL is the safe pairing for WAL.
     args.push('--db-filename', opts.dbFile, '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal');
+  }
+  for (const [key, value] of Object.entries(opts.dynamicConfig ?? {})) {
+    args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   }
   for (const key of ORDER_SEARCH_ATTRIBUTES) args.push('--search-attribute', `${key.name}=${SA_TYPE_FLAG[key.type]}`);
   return args;

@@ -1,27 +1,16 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { migrate } from '../../lib/db/migrate';
+import { freePort } from '../../lib/free-port';
 import { PROJECT_ROOT, TEMPORAL_CLI, TEMPORAL_TEST_SERVER, ensureTool } from '../../lib/temporal/cli';
 import { startDevServer, type DevServer } from '../../lib/temporal/dev-server';
 import { WORKFLOWS_PATH } from '../../worker/options';
 import { testDatabaseUrl } from './env';
 
 const say = (msg: string) => console.log(`[test setup] ${msg}`);
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function recreateDatabase(url: string): Promise<void> {
   const admin = new URL(url);

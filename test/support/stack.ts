@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { inject } from 'vitest';
 import { PROJECT_ROOT } from '../../lib/temporal/cli';
-import { freePort } from './global-setup';
+import { freePort } from '../../lib/free-port';
 
 /**
  * A worker and an API as real child processes, started through the same entry

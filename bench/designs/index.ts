@@ -1,0 +1,58 @@
+import { purgeTopology, declareTopology, RABBITMQ_URL } from './rabbitmq/topology';
+import amqp from 'amqplib';
+
+export type DesignKey = 'sync' | 'rabbitmq' | 'temporal';
+
+export interface ProcessSpec {
+  name: string;
+  entry: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface Design {
+  key: DesignKey;
+  label: string;
+  /** True when the POST's answer is already the final status (nothing runs after it). */
+  answersWhenDone: boolean;
+  processes(): ProcessSpec[];
+  /** Runs before each phase: leaves the design's outside state (queues) empty. */
+  prepare?(): Promise<void>;
+}
+
+export const DESIGNS: Record<DesignKey, Design> = {
+  sync: {
+    key: 'sync',
+    label: 'Synchronous API',
+    answersWhenDone: true,
+    processes: () => [{ name: 'sync-api', entry: 'bench/designs/sync-server.ts' }],
+  },
+  rabbitmq: {
+    key: 'rabbitmq',
+    label: 'RabbitMQ',
+    answersWhenDone: false,
+    processes: () => [
+      { name: 'rabbitmq-api', entry: 'bench/designs/rabbitmq/api.ts' },
+      ...(['inventory', 'payment', 'notification'] as const).map((step) => ({
+        name: `rabbitmq-${step}`,
+        entry: 'bench/designs/rabbitmq/consumer.ts',
+        env: { CONSUMER: step },
+      })),
+    ],
+    prepare: async () => {
+      const connection = await amqp.connect(RABBITMQ_URL);
+      const ch = await connection.createChannel();
+      await declareTopology(ch);
+      await purgeTopology(ch);
+      await connection.close();
+    },
+  },
+  temporal: {
+    key: 'temporal',
+    label: 'Temporal saga (this service)',
+    answersWhenDone: false,
+    processes: () => [
+      { name: 'temporal-api', entry: 'api/main.ts' },
+      { name: 'temporal-worker', entry: 'worker/main.ts' },
+    ],
+  },
+};

@@ -1,0 +1,17 @@
+import { createActivities } from '../../activities';
+import { loadConfig } from '../../lib/config';
+import { createPool } from '../../lib/db/pool';
+import { createLogger } from '../../lib/logger';
+import { simulatedServices } from '../../worker/options';
+
+/**
+ * The pieces each baseline process shares with this service: the same config
+ * variables, the same pool, the same domain code (the activity functions, called
+ * directly, outside Temporal) with the same simulated latencies and failures.
+ */
+export function baselineRuntime(component: string) {
+  const config = loadConfig();
+  const pool = createPool(config.DATABASE_URL, config.PG_POOL_SIZE);
+  const domain = createActivities(pool, simulatedServices(config));
+  return { config, pool, domain, logger: createLogger(component, config.LOG_LEVEL) };
+}

@@ -1,0 +1,73 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { PROJECT_ROOT } from '../lib/paths';
+
+/**
+ * A design's server processes, started like `npm run api`: `node --import tsx
+ * <entry>`. Output goes to a log file per process (bench/results/logs/), and the
+ * resident memory of each process is sampled so the report can show peak RSS.
+ */
+export class Launched {
+  private peakRssKb = 0;
+  private readonly sampler: NodeJS.Timeout;
+
+  constructor(
+    readonly name: string,
+    readonly child: ChildProcess,
+  ) {
+    this.sampler = setInterval(() => this.sample(), 250);
+    this.sampler.unref();
+  }
+
+  private sample(): void {
+    try {
+      const status = readFileSync(`/proc/${this.child.pid}/status`, 'utf8');
+      const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      this.peakRssKb = Math.max(this.peakRssKb, kb);
+    } catch {
+      // exited, or not Linux: no sample
+    }
+  }
+
+  get peakRssMb(): number {
+    return Math.round(this.peakRssKb / 1024);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.sampler);
+    const { child } = this;
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+export function launch(name: string, entry: string, env: NodeJS.ProcessEnv, logDir: string): Launched {
+  const log = createWriteStream(path.join(logDir, `${name}.log`));
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, entry)], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  return new Launched(name, child);
+}
+
+export async function waitForHttp(url: string, timeoutMs: number, processes: Launched[]): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const dead = processes.find((p) => p.child.exitCode !== null);
+    if (dead) throw new Error(`${dead.name} exited during start-up; see its log in bench/results/logs/`);
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not yet listening
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url} did not answer within ${timeoutMs} ms`);
+}

@@ -1,0 +1,99 @@
+import type { DesignKey } from './designs';
+
+/** DESIGN.md's per-design figures (`M`), plus what we add beside them. */
+export interface DesignMetrics {
+  acceptP50Ms: number;
+  acceptP99Ms: number;
+  maxSustainedRps: number;
+  terminalP50Ms: number;
+  terminalP99Ms: number;
+  completedPerSec: number;
+  errors: number;
+  violations: number;
+  peakRssMb: number;
+}
+
+export interface BenchReport {
+  machine: Record<string, unknown>;
+  settings: Record<string, unknown>;
+  designs: Record<DesignKey, DesignMetrics>;
+  details: Record<string, unknown>;
+  ratios: Record<string, number>;
+  startedAt: string;
+  durationSec: number;
+}
+
+const ROWS: Array<[keyof DesignMetrics, string]> = [
+  ['acceptP50Ms', 'accept latency p50 (ms)'],
+  ['acceptP99Ms', 'accept latency p99 (ms)'],
+  ['maxSustainedRps', 'highest rate with accept p99 < 100 ms, no errors (orders/s)'],
+  ['terminalP50Ms', 'submit to final status p50 (ms)'],
+  ['terminalP99Ms', 'submit to final status p99 (ms)'],
+  ['completedPerSec', 'completed orders per second'],
+  ['errors', 'errors (steady run)'],
+  ['violations', 'invariant violations under the failure mix'],
+  ['peakRssMb', 'peak memory of the design\'s processes (MB RSS, sum)'],
+];
+
+const fmt = (v: number) => (Number.isFinite(v) ? (Number.isInteger(v) ? String(v) : v.toFixed(1)) : 'n/a');
+
+export function markdownTable(report: BenchReport, keys: DesignKey[]): string {
+  const head = `| | ${keys.join(' | ')} |\n| --- | ${keys.map(() => '---:').join(' | ')} |`;
+  const rows = ROWS.map(([k, label]) => `| ${label} | ${keys.map((d) => fmt(report.designs[d][k])).join(' | ')} |`);
+  return [head, ...rows].join('\n');
+}
+
+export function markdownReport(report: BenchReport, keys: DesignKey[]): string {
+  const ratios = Object.entries(report.ratios).map(([k, v]) => `- ${k}: **${fmt(v)}×**`);
+  return [
+    `# Benchmark results (${report.startedAt})`,
+    '',
+    `Machine: ${report.machine.cpuModel} × ${report.machine.cpus}, ${report.machine.memoryGiB} GiB, Node ${report.machine.node}, ${report.machine.postgres}`,
+    `Settings: ${JSON.stringify(report.settings)}`,
+    '',
+    markdownTable(report, keys),
+    '',
+    'Ratios, measured side by side in this run:',
+    ...ratios,
+    '',
+  ].join('\n');
+}
+
+/** A small grouped bar chart, one panel per figure, as standalone SVG. */
+export function svgChart(report: BenchReport, keys: DesignKey[]): string {
+  const panels: Array<[keyof DesignMetrics, string]> = [
+    ['acceptP99Ms', 'accept p99 (ms)'],
+    ['terminalP99Ms', 'submit → final p99 (ms)'],
+    ['completedPerSec', 'completed orders/s'],
+    ['violations', 'violations (failure mix)'],
+  ];
+  const colours: Record<DesignKey, string> = { sync: '#9ca3af', rabbitmq: '#f97316', temporal: '#2563eb' };
+  const panelW = 260;
+  const barH = 22;
+  const panelH = 40 + keys.length * (barH + 8);
+  const width = panels.length * panelW + 20;
+  const height = panelH + 50;
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+  ];
+  panels.forEach(([metric, title], i) => {
+    const x0 = 10 + i * panelW;
+    const max = Math.max(1, ...keys.map((k) => (Number.isFinite(report.designs[k][metric]) ? report.designs[k][metric] : 0)));
+    parts.push(`<text x="${x0}" y="20" font-weight="bold">${title}</text>`);
+    keys.forEach((k, j) => {
+      const v = report.designs[k][metric];
+      const y = 34 + j * (barH + 8);
+      const w = Number.isFinite(v) ? Math.max(1, ((panelW - 90) * v) / max) : 0;
+      parts.push(`<rect x="${x0}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${colours[k]}"/>`);
+      parts.push(`<text x="${x0 + w + 4}" y="${y + 15}">${fmt(v)}</text>`);
+    });
+  });
+  keys.forEach((k, j) => {
+    const x = 10 + j * 150;
+    parts.push(`<rect x="${x}" y="${panelH + 15}" width="12" height="12" fill="${colours[k]}"/>`);
+    parts.push(`<text x="${x + 16}" y="${panelH + 25}">${k}</text>`);
+  });
+  parts.push('</svg>');
+  return parts.join('\n');
+}
