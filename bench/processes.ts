@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { stopChild } from '../lib/child-process';
 import { PROJECT_ROOT } from '../lib/paths';
 
 /**
@@ -36,13 +37,7 @@ export class Launched {
 
   async stop(): Promise<void> {
     clearInterval(this.sampler);
-    const { child } = this;
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
+    await stopChild(this.child);
   }
 }
 

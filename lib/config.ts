@@ -7,6 +7,7 @@ import { z } from 'zod';
  */
 const rate = z.coerce.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1');
 const millis = z.coerce.number().int('must be a whole number of milliseconds').min(0);
+const slots = z.coerce.number().int().min(1).max(10_000);
 
 const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -29,8 +30,19 @@ const schema = z.object({
   // retrying a failing provider before the order fails with PAYMENT_UNAVAILABLE.
   // The API passes it into each workflow, so it is fixed per order at start.
   PAYMENT_BUDGET_MS: millis.min(1000).default(120_000),
-  // Size of each process's PostgreSQL pool (API and worker have one each).
-  PG_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  // Size of each process's PostgreSQL pool (API and worker have one each). The API
+  // holds one connection per order for the length of its workflow start, so the
+  // pool bounds how many accepts are in flight; 30 measured better than 10 under
+  // overload (docs/benchmarks.md), and two processes stay well inside
+  // PostgreSQL's default max_connections of 100.
+  PG_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(30),
+  // Worker tuning; unset means the SDK's default. docs/benchmarks.md measures them.
+  WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: slots.optional(),
+  WORKER_MAX_CONCURRENT_ACTIVITIES: slots.optional(),
+  WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: slots.optional(),
+  WORKER_WORKFLOW_TASK_POLLERS: slots.optional(),
+  WORKER_ACTIVITY_TASK_POLLERS: slots.optional(),
+  WORKER_MAX_CACHED_WORKFLOWS: slots.optional(),
 });
 
 export type Config = z.infer<typeof schema>;

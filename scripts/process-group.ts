@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
+import { stopChild } from '../lib/child-process';
 
 const COLOURS = [36, 35, 33, 32, 34];
 
@@ -40,13 +41,6 @@ export class ProcessGroup {
 
   async stop(graceMs = 15_000): Promise<void> {
     this.stopping = true;
-    for (const { child } of [...this.children].reverse()) {
-      if (child.exitCode !== null || child.signalCode !== null) continue;
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-      await exited;
-      clearTimeout(timer);
-    }
+    for (const { child } of [...this.children].reverse()) await stopChild(child, graceMs);
   }
 }

@@ -5,7 +5,7 @@ import { DatabaseUnreachableError, createDatabaseIfMissing, migrate } from '../l
 import { createPool } from '../lib/db/pool';
 import { createLogger } from '../lib/logger';
 import { TemporalUnreachableError, connectClient, ensureSearchAttributes } from '../lib/temporal/connection';
-import { simulatedServices, workflowSource } from './options';
+import { simulatedServices, tuningOptions, workflowSource } from './options';
 
 /**
  * The worker process: polls TEMPORAL_TASK_QUEUE, runs the order saga and its
@@ -46,6 +46,7 @@ async function main(): Promise<void> {
     ...workflowSource(),
     activities: createActivities(pool, simulatedServices(config)),
     shutdownGraceTime: '10 seconds',
+    ...tuningOptions(config),
   });
   logger.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, address: config.TEMPORAL_ADDRESS }, 'worker started');
 

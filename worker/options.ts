@@ -31,3 +31,17 @@ export function simulatedServices(config: Config) {
     notify: { latencyMs: config.NOTIFY_LATENCY_MS, failureRate: config.NOTIFY_FAILURE_RATE },
   };
 }
+
+/** Concurrency and poller settings from WORKER_* variables; unset ones keep the SDK's defaults. */
+export function tuningOptions(config: Config): Partial<WorkerOptions> {
+  const simple = (maximum: number | undefined) => (maximum === undefined ? undefined : { type: 'simple-maximum' as const, maximum });
+  const options: Partial<WorkerOptions> = {
+    maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
+    maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
+    maxConcurrentLocalActivityExecutions: config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
+    workflowTaskPollerBehavior: simple(config.WORKER_WORKFLOW_TASK_POLLERS),
+    activityTaskPollerBehavior: simple(config.WORKER_ACTIVITY_TASK_POLLERS),
+    maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
+  };
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+}

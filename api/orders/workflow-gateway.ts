@@ -37,6 +37,20 @@ export function temporalOrderWorkflows(client: Client, taskQueue: string): Order
       throw isUnavailable(err) ? new TemporalUnavailableError(String((err as Error).message ?? err)) : err;
     });
 
+  /**
+   * Whether this attempt's run exists: for a first attempt, any run of the
+   * order's workflow id; for a retry, a running one (the previous attempt had
+   * closed before the retry was started). False when the server cannot say.
+   */
+  const runExists = async (input: OrderInput): Promise<boolean> => {
+    try {
+      const run = await withDeadline(() => client.workflow.getHandle(workflowIdFor(input.orderId)).describe(), PING_DEADLINE_MS);
+      return input.attempt === 1 || run.status.name === 'RUNNING';
+    } catch {
+      return false;
+    }
+  };
+
   return {
     async start(input) {
       try {
@@ -58,6 +72,11 @@ export function temporalOrderWorkflows(client: Client, taskQueue: string): Order
         // Started by an earlier request whose reply or commit was lost: that
         // run is this order's run, so the start has already happened.
         if (err instanceof WorkflowExecutionAlreadyStartedError && input.attempt === 1) return;
+        // A deadline that expired on an overloaded server is ambiguous: the start
+        // may have been persisted after we stopped waiting. If the run exists,
+        // the order is accepted (and its first activity would write the row
+        // anyway); answering 503 then would hide an order that goes ahead.
+        if (err instanceof TemporalUnavailableError && (await runExists(input))) return;
         throw err;
       }
     },

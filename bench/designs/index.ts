@@ -35,7 +35,8 @@ export const DESIGNS: Record<DesignKey, Design> = {
       ...(['inventory', 'payment', 'notification'] as const).map((step) => ({
         name: `rabbitmq-${step}`,
         entry: 'bench/designs/rabbitmq/consumer.ts',
-        env: { CONSUMER: step },
+        // Four processes share PostgreSQL's 100 connections with the benchmark itself.
+        env: { CONSUMER: step, PG_POOL_SIZE: '15' },
       })),
     ],
     prepare: async () => {

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { ORDER_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
+import { stopChild } from '../child-process';
 import { waitForTemporal } from './connection';
 
 export interface DevServerOptions {
@@ -12,6 +13,8 @@ export interface DevServerOptions {
   uiPort: number | null;
   /** SQLite file that keeps workflows across restarts; in memory when omitted. */
   dbFile?: string;
+  /** PRAGMAs for that file; WAL_PRAGMAS unless given ([] keeps SQLite's defaults). */
+  sqlitePragmas?: readonly string[];
   namespace?: string;
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
   /** `--dynamic-config-value KEY=VALUE` pairs (values JSON-encoded). */
@@ -27,6 +30,13 @@ export interface DevServer {
   stop(): Promise<void>;
 }
 
+/**
+ * WAL lets readers (the UI's visibility queries) run beside the writer, and a
+ * crash loses nothing committed; synchronous=NORMAL is the safe pairing for WAL
+ * (an OS crash may lose the last transactions, never corrupt the file).
+ */
+export const WAL_PRAGMAS = ['journal_mode=wal', 'synchronous=normal'] as const;
+
 const SA_TYPE_FLAG = { KEYWORD: 'Keyword', INT: 'Int' } as const;
 
 /** The `temporal server start-dev` arguments this project relies on. */
@@ -36,9 +46,8 @@ export function devServerArgs(opts: DevServerOptions): string[] {
   if (opts.uiPort === null) args.push('--headless');
   else args.push('--ui-port', String(opts.uiPort));
   if (opts.dbFile) {
-    // WAL lets readers (the UI's visibility queries) run beside the writer, and a
-    // crash loses nothing committed; synchronous=NORMAL is the safe pairing for WAL.
-    args.push('--db-filename', opts.dbFile, '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal');
+    args.push('--db-filename', opts.dbFile);
+    for (const pragma of opts.sqlitePragmas ?? WAL_PRAGMAS) args.push('--sqlite-pragma', pragma);
   }
   for (const [key, value] of Object.entries(opts.dynamicConfig ?? {})) {
     args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
@@ -58,14 +67,7 @@ export async function startDevServer(opts: DevServerOptions, readyTimeoutMs = 60
     );
     child.once('error', reject);
   });
-  const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const done = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await done;
-    clearTimeout(timer);
-  };
+  const stop = () => stopChild(child);
   try {
     await Promise.race([waitForTemporal(address, readyTimeoutMs), exited]);
   } catch (err) {

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { inject } from 'vitest';
+import { stopChild } from '../../lib/child-process';
 import { PROJECT_ROOT } from '../../lib/temporal/cli';
 import { freePort } from '../../lib/free-port';
 
@@ -31,10 +32,7 @@ function launch(entry: 'worker' | 'api', env: NodeJS.ProcessEnv): ChildProcess {
 }
 
 async function kill(child: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill(signal);
-  await exited;
+  if (child) await stopChild(child, 10_000, signal);
 }
 
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
@@ -65,6 +63,8 @@ export async function startStack(name: string, overrides: NodeJS.ProcessEnv = {}
     WORKFLOW_BUNDLE_PATH: workflowBundlePath,
     PORT: String(port),
     LOG_LEVEL: 'warn',
+    // Up to four stacks of two processes share PostgreSQL's 100 connections.
+    PG_POOL_SIZE: '5',
     ...overrides,
   };
   let worker = opts.worker === false ? undefined : launch('worker', env);

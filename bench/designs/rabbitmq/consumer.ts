@@ -55,23 +55,26 @@ async function main(): Promise<void> {
     (msg) => {
       if (!msg) return;
       const { orderId } = JSON.parse(msg.content.toString()) as { orderId: string };
-      run[step](orderId).then(
-        async () => {
-          await record(orderId, true, null);
-          channel.ack(msg);
-        },
-        async (err: unknown) => {
+      run[step](orderId)
+        .then(
+          async () => {
+            await record(orderId, true, null);
+            channel.ack(msg);
+          },
+          async (err: unknown) => {
           const type = err instanceof ApplicationFailure ? err.type : undefined;
           const reason: FailureReason | null =
             type === ErrorType.OutOfStock ? 'OUT_OF_STOCK' : type === ErrorType.PaymentDeclined ? 'PAYMENT_DECLINED' : null;
-          if (reason) {
-            await record(orderId, false, reason);
-            channel.nack(msg, false, false); // to the dead-letter queue
-          } else {
-            channel.nack(msg, false, true); // requeue and try again
-          }
-        },
-      );
+            if (reason) {
+              await record(orderId, false, reason);
+              channel.nack(msg, false, false); // to the dead-letter queue
+            } else {
+              channel.nack(msg, false, true); // requeue and try again
+            }
+          },
+        )
+        // Recording the outcome failed (database busy): let the message come back.
+        .catch(() => channel.nack(msg, false, true));
     },
     { noAck: false },
   );
