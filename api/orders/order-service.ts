@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import {
   findOrderIdentity,
   getOrder,
@@ -151,7 +152,13 @@ export class OrderService {
         [orderId, attempt, order.attempt],
       );
       if (moved.rowCount === 0) throw notRetryable((await findOrderIdentity(tx, orderId))!);
-      await this.workflows.start(input).catch(unavailable);
+      await this.workflows.start(input).catch((err: unknown) => {
+        // The previous run has not closed yet (it writes FAILED just before it does).
+        if (err instanceof WorkflowExecutionAlreadyStartedError) {
+          throw new HttpError(409, 'RETRY_IN_PROGRESS', 'The previous run is still closing; retry in a moment.');
+        }
+        return unavailable(err);
+      });
     });
     return { orderId, status: 'PENDING', attempt };
   }
