@@ -12,7 +12,7 @@ import { startDevServer, type DevServer } from '../lib/temporal/dev-server';
 import { WORKFLOWS_PATH } from '../worker/options';
 import { freePort } from '../lib/free-port';
 import { BENCH_PRODUCTS, countViolations, dropDatabase, findViolations, freshDatabase, terminalOrders, type FinalState } from './database';
-import { DESIGNS, type Design, type DesignKey } from './designs';
+import { DESIGNS, TEMPORAL_COMBINED, type Design, type DesignKey } from './designs';
 import { RABBITMQ_URL } from './designs/rabbitmq/topology';
 import { percentile, postOrders, type Accepted, type LoadResult } from './load';
 import { launch, waitForHttp, type Launched } from './processes';
@@ -251,7 +251,7 @@ async function benchDesign(design: Design) {
  * phase at a rate it can sustain, so completion figures are not capped by a
  * backlog, and at the 200/s of the target, for accept latency.
  */
-const TUNING_VARIANTS: Array<{ name: string; store: string; env: NodeJS.ProcessEnv }> = [
+const TUNING_VARIANTS: Array<{ name: string; store: string; env: NodeJS.ProcessEnv; design?: Design }> = [
   { name: 'baseline (WAL file, pool 30, SDK defaults)', store: 'wal', env: {} },
   { name: 'dev server: SQLite default pragmas', store: 'file', env: {} },
   { name: 'dev server: SQLite in memory', store: 'memory', env: {} },
@@ -259,14 +259,17 @@ const TUNING_VARIANTS: Array<{ name: string; store: string; env: NodeJS.ProcessE
   { name: 'workflow task slots 10 (default 40)', store: 'wal', env: { WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: '10' } },
   { name: 'activity slots 20 (default 100)', store: 'wal', env: { WORKER_MAX_CONCURRENT_ACTIVITIES: '20' } },
   { name: 'pollers 10 + 10 (default 5)', store: 'wal', env: { WORKER_WORKFLOW_TASK_POLLERS: '10', WORKER_ACTIVITY_TASK_POLLERS: '10' } },
+  { name: 'API and worker in one process', store: 'wal', env: {}, design: TEMPORAL_COMBINED },
+  { name: 'one process + eager workflow start', store: 'wal', env: { EAGER_START: '1' }, design: TEMPORAL_COMBINED },
 ];
 
 async function tune(machine: Record<string, unknown>, startedAt: Date): Promise<void> {
-  const design = DESIGNS.temporal;
   const rates = args.quick ? { low: 20, high: 200, seconds: 5 } : { low: 20, high: 200, seconds: 15 };
   const rows: Array<Record<string, unknown>> = [];
   try {
-    for (const variant of TUNING_VARIANTS) {
+    const only = process.env.BENCH_TUNE_ONLY; // a regular expression over variant names, to rerun some
+    for (const variant of TUNING_VARIANTS.filter((v) => !only || new RegExp(only).test(v.name))) {
+      const design = variant.design ?? DESIGNS.temporal;
       await startTemporal(variant.store);
       log(`tuning: ${variant.name}`);
       const { result } = await phase(design, 'tune', variant.env, async ({ baseUrl, pool }) => {

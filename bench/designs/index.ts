@@ -19,6 +19,14 @@ export interface Design {
   prepare?(): Promise<void>;
 }
 
+/** The Temporal design with API and worker in one process: a tuning variant (eager workflow start). */
+export const TEMPORAL_COMBINED: Design = {
+  key: 'temporal',
+  label: 'Temporal saga, API and worker in one process',
+  answersWhenDone: false,
+  processes: () => [{ name: 'temporal-combined', entry: 'bench/designs/temporal-combined.ts' }],
+};
+
 export const DESIGNS: Record<DesignKey, Design> = {
   sync: {
     key: 'sync',

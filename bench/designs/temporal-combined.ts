@@ -1,0 +1,50 @@
+import { Client } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createActivities } from '../../activities';
+import { createApp } from '../../api/app';
+import { temporalOrderWorkflows } from '../../api/orders/workflow-gateway';
+import { loadConfig } from '../../lib/config';
+import { createPool } from '../../lib/db/pool';
+import { createLogger } from '../../lib/logger';
+import { simulatedServices, tuningOptions, workflowSource } from '../../worker/options';
+
+/**
+ * A tuning variant, not a deployment: the API and the worker in one process on
+ * one NativeConnection, which is what eager workflow start needs (EAGER_START=1).
+ * Run without EAGER_START it is the control: co-location alone.
+ */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger('bench-temporal-combined', config.LOG_LEVEL);
+  const pool = createPool(config.DATABASE_URL, config.PG_POOL_SIZE);
+  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const worker = await Worker.create({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    ...workflowSource(),
+    activities: createActivities(pool, simulatedServices(config)),
+    ...tuningOptions(config),
+  });
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const app = createApp({
+    pool,
+    workflows: temporalOrderWorkflows(client, config.TEMPORAL_TASK_QUEUE, { eagerStart: process.env.EAGER_START === '1' }),
+    logger,
+    apiKeys: config.API_KEYS,
+    temporalUiUrl: config.TEMPORAL_UI_URL,
+    namespace: config.TEMPORAL_NAMESPACE,
+    paymentBudgetMs: config.PAYMENT_BUDGET_MS,
+  });
+  const server = app.listen(config.PORT);
+  process.on('SIGTERM', () => server.close(() => worker.shutdown()));
+  await worker.run();
+  await pool.end();
+  await connection.close();
+  process.exit(0);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
