@@ -1,11 +1,10 @@
 import { NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
-import { createActivities } from '../activities';
 import { ConfigError, loadConfig } from '../lib/config';
 import { DatabaseUnreachableError, createDatabaseIfMissing, migrate } from '../lib/db/migrate';
 import { createPool } from '../lib/db/pool';
 import { createLogger } from '../lib/logger';
 import { TemporalUnreachableError, connectClient, ensureSearchAttributes } from '../lib/temporal/connection';
-import { simulatedServices, tuningOptions, workflowSource } from './options';
+import { orderWorkerOptions } from './options';
 
 /**
  * The worker process: polls TEMPORAL_TASK_QUEUE, runs the order saga and its
@@ -39,15 +38,7 @@ async function main(): Promise<void> {
   await client.connection.close();
 
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
-  const worker = await Worker.create({
-    connection,
-    namespace: config.TEMPORAL_NAMESPACE,
-    taskQueue: config.TEMPORAL_TASK_QUEUE,
-    ...workflowSource(),
-    activities: createActivities(pool, simulatedServices(config)),
-    shutdownGraceTime: '10 seconds',
-    ...tuningOptions(config),
-  });
+  const worker = await Worker.create({ connection, ...orderWorkerOptions(config, pool) });
   logger.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, address: config.TEMPORAL_ADDRESS }, 'worker started');
 
   // Worker.run() installs its own SIGINT/SIGTERM handlers that call shutdown().

@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { WorkerOptions } from '@temporalio/worker';
+import { createActivities } from '../activities';
 import type { Config } from '../lib/config';
+import type { Pool } from '../lib/db/pool';
 import { PROJECT_ROOT } from '../lib/paths';
 
 /** Written by `npm run build` (scripts/bundle-workflows.ts); production workers load it. */
@@ -21,6 +23,22 @@ export function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workfl
     return { workflowBundle: { codePath: bundle } };
   }
   return { workflowsPath: WORKFLOWS_PATH };
+}
+
+/**
+ * Everything but the connection for a worker of the order saga: queue, workflow
+ * code, activities on `pool`, tuning. Shared by worker/main.ts and the
+ * benchmark's combined API+worker process.
+ */
+export function orderWorkerOptions(config: Config, pool: Pool): Omit<WorkerOptions, 'connection'> {
+  return {
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    ...workflowSource(),
+    activities: createActivities(pool, simulatedServices(config)),
+    shutdownGraceTime: '10 seconds',
+    ...tuningOptions(config),
+  };
 }
 
 /** Simulated downstream services, from DESIGN.md's *_LATENCY_MS and *_FAILURE_RATE. */

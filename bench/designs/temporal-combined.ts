@@ -1,12 +1,11 @@
 import { Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { createActivities } from '../../activities';
 import { createApp } from '../../api/app';
 import { temporalOrderWorkflows } from '../../api/orders/workflow-gateway';
 import { loadConfig } from '../../lib/config';
 import { createPool } from '../../lib/db/pool';
 import { createLogger } from '../../lib/logger';
-import { simulatedServices, tuningOptions, workflowSource } from '../../worker/options';
+import { orderWorkerOptions } from '../../worker/options';
 
 /**
  * A tuning variant, not a deployment: the API and the worker in one process on
@@ -18,14 +17,7 @@ async function main(): Promise<void> {
   const logger = createLogger('bench-temporal-combined', config.LOG_LEVEL);
   const pool = createPool(config.DATABASE_URL, config.PG_POOL_SIZE);
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
-  const worker = await Worker.create({
-    connection,
-    namespace: config.TEMPORAL_NAMESPACE,
-    taskQueue: config.TEMPORAL_TASK_QUEUE,
-    ...workflowSource(),
-    activities: createActivities(pool, simulatedServices(config)),
-    ...tuningOptions(config),
-  });
+  const worker = await Worker.create({ connection, ...orderWorkerOptions(config, pool) });
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
   const app = createApp({
     pool,

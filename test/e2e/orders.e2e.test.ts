@@ -19,7 +19,7 @@ let pool: Pool;
 let client: Client;
 let healthy: Stack; // payment takes 1 s, so a cancel can land while it runs
 let providerDown: Stack; // payment always fails; a 3 s budget ends it as PAYMENT_UNAVAILABLE
-let flaky: Stack; // half the payment and notification calls fail and are retried
+let flaky: Stack; // a quarter of the payment and notification calls fail and are retried
 
 beforeAll(async () => {
   pool = testPool();
@@ -28,7 +28,9 @@ beforeAll(async () => {
   [healthy, providerDown, flaky] = await Promise.all([
     startStack('healthy', { INVENTORY_LATENCY_MS: '20', PAYMENT_LATENCY_MS: '1000', NOTIFY_LATENCY_MS: '20' }),
     startStack('provider-down', { PAYMENT_FAILURE_RATE: '1', PAYMENT_BUDGET_MS: '3000' }),
-    startStack('flaky', { PAYMENT_FAILURE_RATE: '0.5', NOTIFY_FAILURE_RATE: '0.5' }),
+    // A quarter, not a half: retries back off 1, 2, 4, 8… s, so at one half a run of
+    // six failures (over a minute) somewhere among 12 steps is a one-in-five event.
+    startStack('flaky', { PAYMENT_FAILURE_RATE: '0.25', NOTIFY_FAILURE_RATE: '0.25' }),
   ]);
 });
 
@@ -185,7 +187,7 @@ describe('failures and compensation', () => {
       expect(confirmed).toHaveLength(1);
     }
     expect(await stockOf(pool, product.id)).toBe(14);
-  });
+  }, 180_000);
 });
 
 describe('cancellation', () => {
