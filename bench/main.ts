@@ -15,7 +15,7 @@ import { BENCH_PRODUCTS, countViolations, dropDatabase, findViolations, freshDat
 import { DESIGNS, TEMPORAL_COMBINED, type Design, type DesignKey } from './designs';
 import { RABBITMQ_URL } from './designs/rabbitmq/topology';
 import { percentile, postOrders, type Accepted, type LoadResult } from './load';
-import { launch, waitForHttp, type Launched } from './processes';
+import { launch, waitForDesign, type Launched } from './processes';
 import { markdownReport, svgChart, type BenchReport, type DesignMetrics } from './report';
 
 /**
@@ -134,7 +134,7 @@ async function phase<T>(design: Design, name: string, extraEnv: NodeJS.ProcessEn
   const processes = design.processes().map((p) => launch(`${design.key}-${name}-${p.name}`, p.entry, { ...env, ...p.env }, logDir));
   const baseUrl = `http://127.0.0.1:${port}`;
   try {
-    await waitForHttp(`${baseUrl}/healthz`, 60_000, processes);
+    await waitForDesign(`${baseUrl}/healthz`, 60_000, processes);
     // One order end to end before measuring: the worker is polling, the JIT is warm.
     const warm = await postOrders(baseUrl, 1, 1, orderBody(false));
     if (!design.answersWhenDone) await drain(pool, warm.accepted, 60_000);

@@ -3,6 +3,7 @@ import { createWriteStream, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { stopChild } from '../lib/child-process';
 import { PROJECT_ROOT } from '../lib/paths';
+import { waitForHttp } from '../lib/wait-for-http';
 
 /**
  * A design's server processes, started like `npm run api`: `node --import tsx
@@ -52,17 +53,11 @@ export function launch(name: string, entry: string, env: NodeJS.ProcessEnv, logD
   return new Launched(name, child);
 }
 
-export async function waitForHttp(url: string, timeoutMs: number, processes: Launched[]): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
+/** Waits for a design's HTTP health URL; fails at once if one of its processes exits. */
+export async function waitForDesign(url: string, timeoutMs: number, processes: Launched[]): Promise<void> {
+  const ready = await waitForHttp(url, timeoutMs, () => {
     const dead = processes.find((p) => p.child.exitCode !== null);
     if (dead) throw new Error(`${dead.name} exited during start-up; see its log in bench/results/logs/`);
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not yet listening
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${url} did not answer within ${timeoutMs} ms`);
+  });
+  if (!ready) throw new Error(`${url} did not answer within ${timeoutMs} ms`);
 }

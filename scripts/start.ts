@@ -3,9 +3,11 @@ import { seedCatalogueIfEmpty } from '../activities/inventory/catalogue';
 import { ConfigError, loadConfig } from '../lib/config';
 import { DatabaseUnreachableError, createDatabaseIfMissing, migrate } from '../lib/db/migrate';
 import { createPool } from '../lib/db/pool';
-import { PROJECT_ROOT, TEMPORAL_CLI, ensureTool } from '../lib/temporal/cli';
+import { PROJECT_ROOT } from '../lib/paths';
+import { TEMPORAL_CLI, ensureTool } from '../lib/temporal/cli';
 import { TemporalUnreachableError, waitForTemporal } from '../lib/temporal/connection';
 import { startDevServer } from '../lib/temporal/dev-server';
+import { waitForHttp } from '../lib/wait-for-http';
 import { ProcessGroup } from './process-group';
 
 /**
@@ -69,7 +71,10 @@ async function main(): Promise<void> {
   group.spawn('worker', process.execPath, [...tsx, path.join(PROJECT_ROOT, 'worker', 'main.ts')], env);
   step('Starting the API');
   group.spawn('api', process.execPath, [...tsx, path.join(PROJECT_ROOT, 'api', 'main.ts')], env);
-  await waitForHttp(`http://127.0.0.1:${config.PORT}/readyz`, 60_000);
+  const readyUrl = `http://127.0.0.1:${config.PORT}/readyz`;
+  if (!(await waitForHttp(readyUrl, 60_000))) {
+    throw new Error(`${readyUrl} did not become ready within 60 s; see the [api] lines above.`);
+  }
 
   console.log(
     [
@@ -85,19 +90,6 @@ async function main(): Promise<void> {
       '',
     ].join('\n'),
   );
-}
-
-async function waitForHttp(url: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error(`${url} did not become ready within ${timeoutMs / 1000} s; see the [api] lines above.`);
 }
 
 main().catch((err: unknown) => {

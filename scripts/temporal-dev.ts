@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { PROJECT_ROOT, TEMPORAL_CLI, ensureTool } from '../lib/temporal/cli';
+import { PROJECT_ROOT } from '../lib/paths';
+import { TEMPORAL_CLI, ensureTool } from '../lib/temporal/cli';
 import { startDevServer } from '../lib/temporal/dev-server';
 
 /**

@@ -3,7 +3,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { errorHandler, HttpError } from '../../api/errors';
 import { ErrorType } from '../../workflows/types';
 import { orderFromRequest } from './order-intake';
-import { baselineRuntime } from './runtime';
+import { baselineRuntime, closeOnSigterm } from './runtime';
 
 /**
  * Baseline 1, the problem statement's original API: create the order, then call
@@ -38,4 +38,7 @@ app.use(errorHandler(logger));
 
 const server = app.listen(config.PORT, () => logger.info({ port: config.PORT }, 'sync baseline listening'));
 server.keepAliveTimeout = 65_000;
-process.on('SIGTERM', () => server.close(() => void pool.end().then(() => process.exit(0))));
+closeOnSigterm(
+  () => new Promise((resolve) => server.close(resolve)),
+  () => pool.end(),
+);

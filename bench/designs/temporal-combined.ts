@@ -6,6 +6,7 @@ import { loadConfig } from '../../lib/config';
 import { createPool } from '../../lib/db/pool';
 import { createLogger } from '../../lib/logger';
 import { orderWorkerOptions } from '../../worker/options';
+import { runProcess } from './runtime';
 
 /**
  * A tuning variant, not a deployment: the API and the worker in one process on
@@ -36,7 +37,4 @@ async function main(): Promise<void> {
   process.exit(0);
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+runProcess(main);

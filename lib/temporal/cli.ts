@@ -3,8 +3,6 @@ import { accessSync, constants, existsSync, mkdirSync, symlinkSync, rmSync } fro
 import path from 'node:path';
 import { PROJECT_ROOT } from '../paths';
 
-export { PROJECT_ROOT };
-
 /**
  * Finds (and if need be installs) the Temporal CLI and the time-skipping test
  * server, in DESIGN.md's order: an explicit path from the environment, the name

@@ -17,8 +17,6 @@ export interface DevServerOptions {
   sqlitePragmas?: readonly string[];
   namespace?: string;
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
-  /** `--dynamic-config-value KEY=VALUE` pairs (values JSON-encoded). */
-  dynamicConfig?: Record<string, string | number | boolean>;
   /** Where the server's own output goes; inherited by default. */
   stdio?: 'inherit' | 'ignore' | 'pipe';
 }
@@ -48,9 +46,6 @@ export function devServerArgs(opts: DevServerOptions): string[] {
   if (opts.dbFile) {
     args.push('--db-filename', opts.dbFile);
     for (const pragma of opts.sqlitePragmas ?? WAL_PRAGMAS) args.push('--sqlite-pragma', pragma);
-  }
-  for (const [key, value] of Object.entries(opts.dynamicConfig ?? {})) {
-    args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   }
   for (const key of ORDER_SEARCH_ATTRIBUTES) args.push('--search-attribute', `${key.name}=${SA_TYPE_FLAG[key.type]}`);
   return args;

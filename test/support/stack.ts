@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { inject } from 'vitest';
 import { stopChild } from '../../lib/child-process';
-import { PROJECT_ROOT } from '../../lib/temporal/cli';
+import { PROJECT_ROOT } from '../../lib/paths';
 import { freePort } from '../../lib/free-port';
 
 /**

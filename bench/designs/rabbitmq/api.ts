@@ -2,7 +2,7 @@ import amqp from 'amqplib';
 import express from 'express';
 import { errorHandler } from '../../../api/errors';
 import { orderFromRequest } from '../order-intake';
-import { baselineRuntime } from '../runtime';
+import { baselineRuntime, closeOnSigterm, runProcess } from '../runtime';
 import { EXCHANGE, RABBITMQ_URL, ROUTING_KEY, declareTopology } from './topology';
 
 /**
@@ -35,17 +35,12 @@ async function main(): Promise<void> {
   app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
   app.use(errorHandler(logger));
   const server = app.listen(config.PORT, () => logger.info({ port: config.PORT }, 'rabbitmq baseline api listening'));
-  process.on('SIGTERM', () =>
-    server.close(async () => {
-      await channel.close();
-      await connection.close();
-      await pool.end();
-      process.exit(0);
-    }),
+  closeOnSigterm(
+    () => new Promise((resolve) => server.close(resolve)),
+    () => channel.close(),
+    () => connection.close(),
+    () => pool.end(),
   );
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+runProcess(main);

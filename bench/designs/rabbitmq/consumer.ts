@@ -1,7 +1,7 @@
 import amqp from 'amqplib';
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType, type FailureReason } from '../../../workflows/types';
-import { baselineRuntime } from '../runtime';
+import { baselineRuntime, closeOnSigterm, runProcess } from '../runtime';
 import { QUEUE, STEPS, RABBITMQ_URL, declareTopology, type Step } from './topology';
 
 /**
@@ -79,15 +79,11 @@ async function main(): Promise<void> {
     { noAck: false },
   );
   logger.info({ queue: QUEUE[step] }, 'consumer started');
-  process.on('SIGTERM', async () => {
-    await channel.close();
-    await connection.close();
-    await pool.end();
-    process.exit(0);
-  });
+  closeOnSigterm(
+    () => channel.close(),
+    () => connection.close(),
+    () => pool.end(),
+  );
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+runProcess(main);
