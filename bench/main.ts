@@ -11,8 +11,9 @@ import { TEMPORAL_CLI, ensureTool } from '../lib/temporal/cli';
 import { startDevServer, type DevServer } from '../lib/temporal/dev-server';
 import { WORKFLOWS_PATH } from '../worker/options';
 import { freePort } from '../lib/free-port';
+import { cpuPerOrder, cpuSnapshot, type CpuSnapshot } from './cpu';
 import { BENCH_PRODUCTS, countViolations, dropDatabase, findViolations, freshDatabase, terminalOrders, type FinalState } from './database';
-import { DESIGNS, TEMPORAL_COMBINED, type Design, type DesignKey } from './designs';
+import { DESIGNS, TEMPORAL_ACCEPT_ONLY, TEMPORAL_COMBINED, type Design, type DesignKey } from './designs';
 import { RABBITMQ_URL } from './designs/rabbitmq/topology';
 import { percentile, postOrders, type Accepted, type LoadResult } from './load';
 import { launch, waitForDesign, type Launched } from './processes';
@@ -27,11 +28,17 @@ import { markdownReport, svgChart, type BenchReport, type DesignMetrics } from '
  * fresh database and freshly started processes. See docs/benchmarks.md.
  */
 
+/**
+ * `light` must stay below every design's capacity: it measures the accept
+ * latency of a design that is not queueing, and the CPU cost of one order. The
+ * Temporal design spends about 87 ms of CPU per order here, so 20/s already
+ * kept the two cores 87 % busy; 10/s keeps them under half busy.
+ */
 const SETTINGS = {
   quick: {
     latencies: { INVENTORY_LATENCY_MS: '200', PAYMENT_LATENCY_MS: '300', NOTIFY_LATENCY_MS: '150' },
     steady: { rate: 200, seconds: 4 },
-    light: { rate: 20, seconds: 3 },
+    light: { rate: 10, seconds: 4 },
     ramp: { rates: [10, 20, 30, 50, 100, 200, 400], seconds: 2 },
     failures: { rate: 50, seconds: 3, outOfStock: 0.1, declined: 0.1, paymentFailureRate: 0.05 },
     drainTimeoutSec: 45,
@@ -39,7 +46,7 @@ const SETTINGS = {
   full: {
     latencies: { INVENTORY_LATENCY_MS: '200', PAYMENT_LATENCY_MS: '300', NOTIFY_LATENCY_MS: '150' },
     steady: { rate: 200, seconds: 30 },
-    light: { rate: 20, seconds: 30 },
+    light: { rate: 10, seconds: 30 },
     ramp: { rates: [10, 20, 30, 50, 100, 200, 300, 400, 600, 800], seconds: 10 },
     failures: { rate: 100, seconds: 20, outOfStock: 0.1, declined: 0.1, paymentFailureRate: 0.05 },
     drainTimeoutSec: 300,
@@ -88,6 +95,8 @@ interface PhaseContext {
   baseUrl: string;
   pool: pg.Pool;
   processes: Launched[];
+  /** CPU time so far of each of the design's processes, the dev server and the shared services. */
+  cpu(): CpuSnapshot;
 }
 
 let temporal: DevServer | undefined;
@@ -125,20 +134,24 @@ async function phase<T>(design: Design, name: string, extraEnv: NodeJS.ProcessEn
     ...settings.latencies,
     DATABASE_URL: url,
     PORT: String(port),
-    TEMPORAL_ADDRESS: temporal?.address,
+    // Only the Temporal design talks to the dev server; the baselines get no address.
+    TEMPORAL_ADDRESS: design.key === 'temporal' ? temporal?.address : undefined,
     TEMPORAL_TASK_QUEUE: `bench-${design.key}-${name}-${Date.now()}`,
     WORKFLOW_BUNDLE_PATH: workflowBundlePath,
     LOG_LEVEL: 'warn',
     ...extraEnv,
   };
-  const processes = design.processes().map((p) => launch(`${design.key}-${name}-${p.name}`, p.entry, { ...env, ...p.env }, logDir));
+  const specs = design.processes();
+  const processes = specs.map((p) => launch(`${design.key}-${name}-${p.name}`, p.entry, { ...env, ...p.env }, logDir));
+  const pids: Record<string, number | undefined> = Object.fromEntries(specs.map((p, i) => [p.name, processes[i]!.child.pid]));
+  if (design.key === 'temporal') pids['temporal dev server'] = temporal?.child.pid;
   const baseUrl = `http://127.0.0.1:${port}`;
   try {
     await waitForDesign(`${baseUrl}/healthz`, 60_000, processes);
     // One order end to end before measuring: the worker is polling, the JIT is warm.
     const warm = await postOrders(baseUrl, 1, 1, orderBody(false));
-    if (!design.answersWhenDone) await drain(pool, warm.accepted, 60_000);
-    const result = await body({ baseUrl, pool, processes });
+    if (!design.answersWhenDone && !design.acceptOnly) await drain(pool, warm.accepted, 60_000);
+    const result = await body({ baseUrl, pool, processes, cpu: () => cpuSnapshot(pids) });
     const peakRssMb = processes.reduce((sum, p) => sum + p.peakRssMb, 0);
     return { result, peakRssMb };
   } finally {
@@ -201,12 +214,16 @@ async function benchDesign(design: Design) {
   });
 
   log(`${design.label}: light load, ${settings.light.rate} orders/s for ${settings.light.seconds} s`);
-  const light = await phase(design, 'light', {}, async ({ baseUrl, pool }) => {
+  const light = await phase(design, 'light', {}, async ({ baseUrl, pool, cpu }) => {
+    const before = cpu();
     const load = await postOrders(baseUrl, settings.light.rate, settings.light.seconds, orderBody(false));
     const finals = design.answersWhenDone ? new Map() : await drain(pool, load.accepted, settings.drainTimeoutSec * 1000);
+    // Below every design's capacity, so this is the cost of an order, not of a backlog.
+    const cpuMsPerOrder = cpuPerOrder(before, cpu(), load.accepted.length);
     const times = finalTimes(design, load, finals);
     log(`  accept p50 ${load.p50Ms} ms, p99 ${load.p99Ms} ms; submit→final p50 ${times.terminalP50Ms} ms, p99 ${times.terminalP99Ms} ms`);
-    return { load: { ...load, accepted: undefined }, ...times };
+    log(`  CPU ms per order: ${JSON.stringify(cpuMsPerOrder)}`);
+    return { load: { ...load, accepted: undefined }, ...times, cpuMsPerOrder };
   });
 
   log(`${design.label}: ramp ${settings.ramp.rates.join(', ')} orders/s, ${settings.ramp.seconds} s each`);
@@ -242,6 +259,7 @@ async function benchDesign(design: Design) {
     errors: steady.result.load.errors + steady.result.notFinal,
     violations: countViolations(failures.result.violations),
     peakRssMb: Math.max(steady.peakRssMb, ramp.peakRssMb, failures.peakRssMb),
+    cpuMsPerOrder: light.result.cpuMsPerOrder.total!,
   };
   return { metrics, details: { steady: steady.result, light: light.result, ramp: ramp.result, failures: failures.result } };
 }
@@ -261,7 +279,17 @@ const TUNING_VARIANTS: Array<{ name: string; store: string; env: NodeJS.ProcessE
   { name: 'pollers 10 + 10 (default 5)', store: 'wal', env: { WORKER_WORKFLOW_TASK_POLLERS: '10', WORKER_ACTIVITY_TASK_POLLERS: '10' } },
   { name: 'API and worker in one process', store: 'wal', env: {}, design: TEMPORAL_COMBINED },
   { name: 'one process + eager workflow start', store: 'wal', env: { EAGER_START: '1' }, design: TEMPORAL_COMBINED },
+  // Not a knob: the accept path's own ceiling, with nothing processing orders.
+  { name: 'API alone, no worker (accept path only)', store: 'wal', env: {}, design: TEMPORAL_ACCEPT_ONLY },
 ];
+
+/** The largest consumers in a CPU-per-order breakdown, e.g. "temporal dev server 52, temporal-worker 31, …". */
+function cpuSummary(perOrder: Record<string, number>): string {
+  return Object.entries(perOrder)
+    .filter(([name, ms]) => name !== 'total' && ms >= 1)
+    .map(([name, ms]) => `${name} ${Math.round(ms)}`)
+    .join(', ');
+}
 
 async function tune(machine: Record<string, unknown>, startedAt: Date): Promise<void> {
   const rates = args.quick ? { low: 20, high: 200, seconds: 5 } : { low: 20, high: 200, seconds: 15 };
@@ -272,20 +300,27 @@ async function tune(machine: Record<string, unknown>, startedAt: Date): Promise<
       const design = variant.design ?? DESIGNS.temporal;
       await startTemporal(variant.store);
       log(`tuning: ${variant.name}`);
-      const { result } = await phase(design, 'tune', variant.env, async ({ baseUrl, pool }) => {
-        const low = await postOrders(baseUrl, rates.low, rates.seconds, orderBody(false));
-        const times = finalTimes(design, low, await drain(pool, low.accepted, settings.drainTimeoutSec * 1000));
-        const high = await postOrders(baseUrl, rates.high, rates.seconds, orderBody(false));
+      const { result } = await phase(design, 'tune', variant.env, async (ctx) => {
+        const finish = async (accepted: Accepted[]) =>
+          design.acceptOnly ? new Map<string, FinalState>() : drain(ctx.pool, accepted, settings.drainTimeoutSec * 1000);
+        const before = ctx.cpu();
+        const low = await postOrders(ctx.baseUrl, rates.low, rates.seconds, orderBody(false));
+        const times = finalTimes(design, low, await finish(low.accepted));
+        const cpuMsPerOrder = cpuPerOrder(before, ctx.cpu(), low.accepted.length);
+        const high = await postOrders(ctx.baseUrl, rates.high, rates.seconds, orderBody(false));
         // Completion capacity: the rate at which the high-rate backlog drains.
-        const capacity = finalTimes(design, high, await drain(pool, high.accepted, settings.drainTimeoutSec * 1000));
+        const capacity = finalTimes(design, high, await finish(high.accepted));
+        const na = (n: number) => (design.acceptOnly ? 'n/a' : n);
         return {
           variant: variant.name,
           [`acceptP99Ms@${rates.low}`]: low.p99Ms,
-          [`terminalP50Ms@${rates.low}`]: times.terminalP50Ms,
+          [`terminalP50Ms@${rates.low}`]: na(times.terminalP50Ms),
           [`acceptP50Ms@${rates.high}`]: high.p50Ms,
           [`acceptP99Ms@${rates.high}`]: high.p99Ms,
           [`errors@${rates.high}`]: high.errors,
-          completedPerSec: Number(capacity.completedPerSec.toFixed(1)),
+          completedPerSec: na(Number(capacity.completedPerSec.toFixed(1))),
+          [`cpuMsPerOrder@${rates.low}`]: cpuMsPerOrder.total!,
+          [`cpuBreakdown@${rates.low}`]: cpuSummary(cpuMsPerOrder),
         };
       });
       log(`  ${JSON.stringify(result)}`);

@@ -11,6 +11,8 @@ export interface DesignMetrics {
   errors: number;
   violations: number;
   peakRssMb: number;
+  /** CPU time per order at the light rate, summed over every process that took part (see cpuBreakdownTable). */
+  cpuMsPerOrder: number;
 }
 
 export interface BenchReport {
@@ -33,6 +35,7 @@ const ROWS: Array<[keyof DesignMetrics, string]> = [
   ['errors', 'errors (steady run)'],
   ['violations', 'invariant violations under the failure mix'],
   ['peakRssMb', 'peak memory of the design\'s processes (MB RSS, sum)'],
+  ['cpuMsPerOrder', 'CPU per order at the light rate, all processes (ms)'],
 ];
 
 const fmt = (v: number) => (Number.isFinite(v) ? (Number.isInteger(v) ? String(v) : v.toFixed(1)) : 'n/a');
@@ -40,6 +43,15 @@ const fmt = (v: number) => (Number.isFinite(v) ? (Number.isInteger(v) ? String(v
 export function markdownTable(report: BenchReport, keys: DesignKey[]): string {
   const head = `| | ${keys.join(' | ')} |\n| --- | ${keys.map(() => '---:').join(' | ')} |`;
   const rows = ROWS.map(([k, label]) => `| ${label} | ${keys.map((d) => fmt(report.designs[d][k])).join(' | ')} |`);
+  return [head, ...rows].join('\n');
+}
+
+/** Where each design's CPU per order goes, one column per design (details.<design>.light.cpuMsPerOrder). */
+export function cpuBreakdownTable(report: BenchReport, keys: DesignKey[]): string {
+  const perDesign = keys.map((k) => (report.details[k] as { light: { cpuMsPerOrder: Record<string, number> } }).light.cpuMsPerOrder);
+  const components = [...new Set(perDesign.flatMap((d) => Object.keys(d)))].filter((c) => c !== 'total').concat('total');
+  const head = `| CPU ms per order | ${keys.join(' | ')} |\n| --- | ${keys.map(() => '---:').join(' | ')} |`;
+  const rows = components.map((c) => `| ${c} | ${perDesign.map((d) => (d[c] === undefined ? '' : fmt(d[c]))).join(' | ')} |`);
   return [head, ...rows].join('\n');
 }
 
@@ -52,6 +64,8 @@ export function markdownReport(report: BenchReport, keys: DesignKey[]): string {
     `Settings: ${JSON.stringify(report.settings)}`,
     '',
     markdownTable(report, keys),
+    '',
+    cpuBreakdownTable(report, keys),
     '',
     'Ratios, measured side by side in this run:',
     ...ratios,

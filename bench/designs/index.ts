@@ -14,6 +14,8 @@ export interface Design {
   label: string;
   /** True when the POST's answer is already the final status (nothing runs after it). */
   answersWhenDone: boolean;
+  /** Nothing processes the accepted orders (a tuning variant that isolates the accept path). */
+  acceptOnly?: boolean;
   processes(): ProcessSpec[];
   /** Runs before each phase: leaves the design's outside state (queues) empty. */
   prepare?(): Promise<void>;
@@ -25,6 +27,15 @@ export const TEMPORAL_COMBINED: Design = {
   label: 'Temporal saga, API and worker in one process',
   answersWhenDone: false,
   processes: () => [{ name: 'temporal-combined', entry: 'bench/designs/temporal-combined.ts' }],
+};
+
+/** The Temporal design's API alone, with no worker: what accepting costs when nothing else runs. */
+export const TEMPORAL_ACCEPT_ONLY: Design = {
+  key: 'temporal',
+  label: 'Temporal saga, API only (no worker)',
+  answersWhenDone: false,
+  acceptOnly: true,
+  processes: () => [{ name: 'temporal-api', entry: 'api/main.ts' }],
 };
 
 export const DESIGNS: Record<DesignKey, Design> = {
