@@ -31,8 +31,8 @@ import { markdownReport, svgChart, type BenchReport, type DesignMetrics } from '
 /**
  * `light` must stay below every design's capacity: it measures the accept
  * latency of a design that is not queueing, and the CPU cost of one order. The
- * Temporal design spends about 87 ms of CPU per order here, so 20/s already
- * kept the two cores 87 % busy; 10/s keeps them under half busy.
+ * Temporal design spends 85 to 100 ms of CPU per order on the 2-core machine
+ * of docs/benchmarks.md, so 20/s kept its cores 87 % busy; 10/s, about half.
  */
 const SETTINGS = {
   quick: {
