@@ -27,8 +27,10 @@ function clockTicksPerSecond(): number {
 export function processCpuMs(pid: number | undefined): number {
   if (pid === undefined) return 0;
   try {
-    // The command name (field 2) may contain spaces; the fields after it may not.
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    // Field 2, the command name in parentheses, may itself hold spaces and
+    // parentheses, so count from the last ')'. utime and stime are fields 14, 15.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
   } catch {
     return 0;
