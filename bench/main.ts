@@ -150,7 +150,7 @@ async function phase<T>(design: Design, name: string, extraEnv: NodeJS.ProcessEn
     await waitForDesign(`${baseUrl}/healthz`, 60_000, processes);
     // One order end to end before measuring: the worker is polling, the JIT is warm.
     const warm = await postOrders(baseUrl, 1, 1, orderBody(false));
-    if (!design.answersWhenDone && !design.acceptOnly) await drain(pool, warm.accepted, 60_000);
+    await drain(design, pool, warm.accepted, 60_000);
     const result = await body({ baseUrl, pool, processes, cpu: () => cpuSnapshot(pids) });
     const peakRssMb = processes.reduce((sum, p) => sum + p.peakRssMb, 0);
     return { result, peakRssMb };
@@ -161,9 +161,19 @@ async function phase<T>(design: Design, name: string, extraEnv: NodeJS.ProcessEn
   }
 }
 
-/** Waits until every accepted order is terminal, or the timeout; returns what finished. */
-async function drain(pool: pg.Pool, accepted: Accepted[], timeoutMs: number): Promise<Map<string, FinalState>> {
+/**
+ * Waits until every accepted order is terminal, or the timeout; returns what
+ * finished. Nothing to wait for when the design's answer is already final, or
+ * when nothing processes its orders (the accept-only tuning variant).
+ */
+async function drain(
+  design: Design,
+  pool: pg.Pool,
+  accepted: Accepted[],
+  timeoutMs = settings.drainTimeoutSec * 1000,
+): Promise<Map<string, FinalState>> {
   const done = new Map<string, FinalState>();
+  if (design.answersWhenDone || design.acceptOnly) return done;
   const deadline = Date.now() + timeoutMs;
   let lastReport = Date.now();
   while (done.size < accepted.length && Date.now() < deadline) {
@@ -207,7 +217,7 @@ async function benchDesign(design: Design) {
   const steady = await phase(design, 'steady', {}, async ({ baseUrl, pool }) => {
     const load = await postOrders(baseUrl, settings.steady.rate, settings.steady.seconds, orderBody(false));
     log(`  accepted ${load.accepted.length}/${load.sent}, accept p50 ${load.p50Ms} ms, p99 ${load.p99Ms} ms`);
-    const finals = design.answersWhenDone ? new Map() : await drain(pool, load.accepted, settings.drainTimeoutSec * 1000);
+    const finals = await drain(design, pool, load.accepted);
     const times = finalTimes(design, load, finals);
     log(`  completed ${times.completed}, ${times.completedPerSec.toFixed(1)}/s; submit→final p50 ${times.terminalP50Ms} ms, p99 ${times.terminalP99Ms} ms`);
     return { load: { ...load, accepted: undefined }, ...times };
@@ -217,7 +227,7 @@ async function benchDesign(design: Design) {
   const light = await phase(design, 'light', {}, async ({ baseUrl, pool, cpu }) => {
     const before = cpu();
     const load = await postOrders(baseUrl, settings.light.rate, settings.light.seconds, orderBody(false));
-    const finals = design.answersWhenDone ? new Map() : await drain(pool, load.accepted, settings.drainTimeoutSec * 1000);
+    const finals = await drain(design, pool, load.accepted);
     // Below every design's capacity, so this is the cost of an order, not of a backlog.
     const cpuMsPerOrder = cpuPerOrder(before, cpu(), load.accepted.length);
     const times = finalTimes(design, load, finals);
@@ -243,7 +253,7 @@ async function benchDesign(design: Design) {
   log(`${design.label}: failure mix (${f.outOfStock * 100}% out of stock, ${f.declined * 100}% declined, ${f.paymentFailureRate * 100}% transient payment errors), ${f.rate}/s for ${f.seconds} s`);
   const failures = await phase(design, 'failures', { PAYMENT_FAILURE_RATE: String(f.paymentFailureRate) }, async ({ baseUrl, pool }) => {
     const load = await postOrders(baseUrl, f.rate, f.seconds, orderBody(true));
-    if (!design.answersWhenDone) await drain(pool, load.accepted, settings.drainTimeoutSec * 1000);
+    await drain(design, pool, load.accepted);
     const violations = await findViolations(pool);
     log(`  violations: ${JSON.stringify(violations)}`);
     return { sent: load.sent, accepted: load.accepted.length, errors: load.errors, violations };
@@ -301,15 +311,13 @@ async function tune(machine: Record<string, unknown>, startedAt: Date): Promise<
       await startTemporal(variant.store);
       log(`tuning: ${variant.name}`);
       const { result } = await phase(design, 'tune', variant.env, async (ctx) => {
-        const finish = async (accepted: Accepted[]) =>
-          design.acceptOnly ? new Map<string, FinalState>() : drain(ctx.pool, accepted, settings.drainTimeoutSec * 1000);
         const before = ctx.cpu();
         const low = await postOrders(ctx.baseUrl, rates.low, rates.seconds, orderBody(false));
-        const times = finalTimes(design, low, await finish(low.accepted));
+        const times = finalTimes(design, low, await drain(design, ctx.pool, low.accepted));
         const cpuMsPerOrder = cpuPerOrder(before, ctx.cpu(), low.accepted.length);
         const high = await postOrders(ctx.baseUrl, rates.high, rates.seconds, orderBody(false));
         // Completion capacity: the rate at which the high-rate backlog drains.
-        const capacity = finalTimes(design, high, await finish(high.accepted));
+        const capacity = finalTimes(design, high, await drain(design, ctx.pool, high.accepted));
         const na = (n: number) => (design.acceptOnly ? 'n/a' : n);
         return {
           variant: variant.name,

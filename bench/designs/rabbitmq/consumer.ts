@@ -62,9 +62,9 @@ async function main(): Promise<void> {
             channel.ack(msg);
           },
           async (err: unknown) => {
-          const type = err instanceof ApplicationFailure ? err.type : undefined;
-          const reason: FailureReason | null =
-            type === ErrorType.OutOfStock ? 'OUT_OF_STOCK' : type === ErrorType.PaymentDeclined ? 'PAYMENT_DECLINED' : null;
+            const type = err instanceof ApplicationFailure ? err.type : undefined;
+            const reason: FailureReason | null =
+              type === ErrorType.OutOfStock ? 'OUT_OF_STOCK' : type === ErrorType.PaymentDeclined ? 'PAYMENT_DECLINED' : null;
             if (reason) {
               await record(orderId, false, reason);
               channel.nack(msg, false, false); // to the dead-letter queue
