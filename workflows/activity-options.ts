@@ -7,8 +7,17 @@ import { ErrorType } from './types';
  * each choice in a table; change both together.
  *
  * startToCloseTimeout bounds one attempt (a hung call is abandoned and retried);
- * scheduleToCloseTimeout, where set, is the step's whole budget across retries.
+ * heartbeatTimeout, where set, notices a dead worker sooner and bounds how long a
+ * cancel takes to reach a running call (activities/simulation.ts heartbeats every
+ * second; the SDK sends at most one heartbeat per 0.8 × this timeout).
  */
+
+/**
+ * Local activities retry inside the workflow task until their backoff reaches
+ * this; longer backoffs become durable timers, so a long database outage does
+ * not keep a workflow task open per order and survives a worker restart.
+ */
+const LOCAL_RETRY_THRESHOLD = '10 seconds';
 
 /**
  * Writes to our own database: wait out an outage, however long, rather than fail
@@ -16,23 +25,23 @@ import { ErrorType } from './types';
  * need its own task on the server, and a local activity's result is recorded as
  * a marker in the workflow task that scheduled it. That removes an activity task
  * and a workflow task per step, the largest share of the server's work per order
- * (docs/benchmarks.md has the figures). Retries past a minute's backoff are
- * scheduled with a durable timer, so an outage survives a worker restart too.
+ * (docs/benchmarks.md has the figures).
  */
 export const databaseStep: LocalActivityOptions = {
   startToCloseTimeout: '10 seconds',
+  localRetryThreshold: LOCAL_RETRY_THRESHOLD,
   retry: { initialInterval: '500 ms', backoffCoefficient: 2, maximumInterval: '1 minute' },
 };
 
 /**
  * Reserving stock. Out of stock is a business answer (non-retryable); anything
  * else is retried without limit, because inventory lives in our own database.
- * A cancel interrupts the wait at the next heartbeat and the saga then waits for
+ * A cancel interrupts the call at its next heartbeat and the saga then waits for
  * the attempt to stop before it compensates.
  */
 export const inventoryStep: ActivityOptions = {
-  startToCloseTimeout: '10 seconds',
-  heartbeatTimeout: '5 seconds',
+  startToCloseTimeout: '30 seconds',
+  heartbeatTimeout: '3 seconds',
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: {
     initialInterval: '500 ms',
@@ -43,11 +52,42 @@ export const inventoryStep: ActivityOptions = {
 };
 
 /**
- * Charging the card. A decline is final; provider errors are retried with
- * backoff until the order's payment budget runs out, which ends the order as
- * PAYMENT_UNAVAILABLE (POST /retry can run it again later).
+ * Charging the card, one attempt per activity. Our own failures (database errors,
+ * a worker that dies or stalls) are retried here without limit. The provider's
+ * failures are not retried by the server: they end the activity with the call's
+ * duration, and the saga retries them itself with PAYMENT_BACKOFF, counting only
+ * the provider's time against the order's payment budget (see order-saga.ts).
+ * A healthy call completes as long as it answers within the provider call
+ * timeout (activities/payments/simulated-provider.ts: 20 s), which this
+ * start-to-close leaves room for.
  */
-export function paymentStep(budgetMs: number): ActivityOptions {
+export const paymentStep: ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  heartbeatTimeout: '3 seconds',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '30 seconds',
+    nonRetryableErrorTypes: [
+      ErrorType.PaymentDeclined,
+      ErrorType.ProviderUnavailable,
+      ErrorType.PaymentCanceled,
+      ErrorType.OrderNotFound,
+    ],
+  },
+};
+
+/** The saga's backoff between charge attempts that the provider failed. */
+export const PAYMENT_BACKOFF = { initialMs: 1_000, coefficient: 2, maximumMs: 30_000 } as const;
+
+/**
+ * The payment step of runs started before the saga kept the payment budget
+ * itself (patch `payment-budget-counts-provider-time`): the budget was the
+ * activity's schedule-to-close timeout. Kept so that those runs replay and
+ * finish as they began.
+ */
+export function legacyPaymentStep(budgetMs: number): ActivityOptions {
   return {
     startToCloseTimeout: '10 seconds',
     heartbeatTimeout: '5 seconds',
@@ -63,11 +103,13 @@ export function paymentStep(budgetMs: number): ActivityOptions {
 }
 
 /**
- * Compensations must eventually succeed: no budget, no attempt limit. They only
- * touch our database, so they run as local activities like databaseStep.
+ * Compensations must eventually succeed: no budget, no attempt limit. They run as
+ * local activities like databaseStep: release touches only our database, and a
+ * refund is one short idempotent provider call.
  */
 export const compensationStep: LocalActivityOptions = {
   startToCloseTimeout: '10 seconds',
+  localRetryThreshold: LOCAL_RETRY_THRESHOLD,
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 };
 

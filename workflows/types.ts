@@ -36,9 +36,18 @@ export const ErrorType = {
   OutOfStock: 'OutOfStock',
   PaymentDeclined: 'PaymentDeclined',
   ProviderUnavailable: 'ProviderUnavailable',
+  /** Thrown by the saga itself when the provider stayed unavailable past the payment budget. */
+  PaymentBudgetExhausted: 'PaymentBudgetExhausted',
+  /** A charge arrived after its compensation had cancelled the payment: nothing was taken. */
+  PaymentCanceled: 'PaymentCanceled',
   NotCancellable: 'NotCancellable',
   OrderNotFound: 'OrderNotFound',
 } as const;
+
+/** What a ProviderUnavailable failure of the payment step carries for the budget. */
+export interface ProviderFailureDetails {
+  callMs: number;
+}
 
 export interface OrderLine {
   productId: string;
@@ -75,6 +84,11 @@ export interface OrderState {
   status: OrderStatus;
   failureReason: FailureReason | null;
   cancelRequested: boolean;
+  /**
+   * True for a run that found its order withdrawn: the API answered 503 because
+   * the start looked failed, and this run, started after all, did nothing.
+   */
+  abandoned?: boolean;
 }
 
 export interface CancelResult {

@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { inTransaction, type Pool, type PoolClient } from '../../lib/db/pool';
 import { ErrorType, type OrderRef } from '../../workflows/types';
 import { transition } from '../orders/records';
-import { callService, type ServiceBehaviour } from '../simulation';
+import { callService, providerCall, type ServiceBehaviour } from '../simulation';
 
 export function inventoryActivities(pool: Pool, behaviour: ServiceBehaviour, random?: () => number) {
   return {
@@ -12,7 +12,7 @@ export function inventoryActivities(pool: Pool, behaviour: ServiceBehaviour, ran
      * row makes a retry (or a run after release) change nothing.
      */
     async reserveInventory(ref: OrderRef): Promise<void> {
-      await callService('inventory', behaviour, random);
+      await providerCall((signal) => callService('inventory', behaviour, random, signal));
       await inTransaction(pool, async (tx) => {
         const claim = await tx.query(
           `INSERT INTO inventory_reservations (order_id, attempt, status, reserved_at)

@@ -1,6 +1,6 @@
 import type { Pool } from '../../lib/db/pool';
 import type { OrderRef } from '../../workflows/types';
-import { callService, type ServiceBehaviour } from '../simulation';
+import { callService, providerCall, type ServiceBehaviour } from '../simulation';
 
 export type NotificationType = 'order_confirmed';
 
@@ -11,7 +11,7 @@ export type NotificationType = 'order_confirmed';
 export function notificationActivities(pool: Pool, behaviour: ServiceBehaviour, random?: () => number) {
   return {
     async sendNotification(ref: OrderRef, type: NotificationType): Promise<void> {
-      await callService('notification', behaviour, random);
+      await providerCall((signal) => callService('notification', behaviour, random, signal));
       await pool.query(`INSERT INTO notifications (order_id, type) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [
         ref.orderId,
         type,

@@ -27,17 +27,24 @@ export interface OrderIdentity {
   failureReason: FailureReason | null;
   attempt: number;
   requestHash: string | null;
+  startState: 'STARTING' | 'STARTED';
 }
 
 /**
  * Inserts the order and its lines unless the id exists; for a later attempt of an
  * existing order it moves the row to that attempt and back to PENDING. Returns
- * true when this call created the order.
+ * true when this call created the order. The API inserts with `startState`
+ * STARTING (the workflow start is still to come); see markStarted.
  */
-export async function insertOrder(db: Queryable, input: OrderInput): Promise<boolean> {
+export async function insertOrder(
+  db: Queryable,
+  input: OrderInput,
+  startState: 'STARTING' | 'STARTED' = 'STARTED',
+): Promise<boolean> {
   const res = await db.query(
-    `INSERT INTO orders (id, customer_id, payment_method, amount_cents, status, attempt, idempotency_key, request_hash)
-     VALUES ($1, $2, $3, $4, 'PENDING', $5, $6, $7)
+    `INSERT INTO orders (id, customer_id, payment_method, amount_cents, status, attempt, idempotency_key, request_hash,
+                         start_state)
+     VALUES ($1, $2, $3, $4, 'PENDING', $5, $6, $7, $8)
      ON CONFLICT (id) DO UPDATE
        SET attempt = EXCLUDED.attempt, status = 'PENDING', failure_reason = NULL, updated_at = now()
        WHERE orders.attempt < EXCLUDED.attempt
@@ -50,6 +57,7 @@ export async function insertOrder(db: Queryable, input: OrderInput): Promise<boo
       input.attempt,
       input.idempotencyKey,
       input.requestHash,
+      startState,
     ],
   );
   const inserted = res.rows[0]?.inserted === true;
@@ -89,10 +97,85 @@ export async function transition(
   return (res.rowCount ?? 0) > 0;
 }
 
+/** An order is not where the saga expects it: the database and the workflow disagree. */
+export class OrderStateConflictError extends Error {}
+
+/**
+ * Like transition, for the saga's own status writes: moving again to where the
+ * order already is counts as done (a retried activity), anything else throws a
+ * retryable OrderStateConflictError. The local activity then keeps retrying with
+ * backoff and the worker logs each attempt, so a drift between the database and
+ * the workflow is loud and waits for an operator instead of passing unnoticed.
+ */
+export async function moveOrder(
+  db: Queryable,
+  ref: OrderRef,
+  from: readonly OrderStatus[],
+  to: OrderStatus,
+  failureReason: FailureReason | null = null,
+): Promise<void> {
+  if (await transition(db, ref, from, to, failureReason)) return;
+  const res = await db.query<{ status: OrderStatus; attempt: number; failure_reason: FailureReason | null }>(
+    `SELECT status, attempt, failure_reason FROM orders WHERE id = $1`,
+    [ref.orderId],
+  );
+  const row = res.rows[0];
+  if (row && row.attempt === ref.attempt && row.status === to && row.failure_reason === failureReason) return;
+  const found = row ? `${row.status} (attempt ${row.attempt})` : 'missing';
+  throw new OrderStateConflictError(
+    `Order ${ref.orderId} attempt ${ref.attempt}: expected ${from.join('/')} to move to ${to}, found ${found}`,
+  );
+}
+
+/**
+ * The start of this attempt's saga is confirmed: the API saw the start succeed,
+ * or the saga claims the row as its first step. Returns false when there is no
+ * row for this attempt: the API withdrew it (and answered 503), so the run must
+ * do nothing.
+ */
+export async function markStarted(db: Queryable, ref: OrderRef): Promise<boolean> {
+  const res = await db.query(`UPDATE orders SET start_state = 'STARTED' WHERE id = $1 AND attempt = $2`, [
+    ref.orderId,
+    ref.attempt,
+  ]);
+  return (res.rowCount ?? 0) > 0;
+}
+
+/**
+ * Takes back an attempt whose workflow start failed, if and only if no run has
+ * claimed it: a first attempt's row is deleted, a retry's row goes back to the
+ * FAILED attempt before it. Returns false when a run claimed it first (the
+ * order goes ahead). PostgreSQL orders this against markStarted, so exactly one
+ * of "withdrawn" and "claimed" happens.
+ */
+export async function withdrawStart(db: Queryable, ref: OrderRef): Promise<boolean> {
+  const res =
+    ref.attempt === 1
+      ? await db.query(`DELETE FROM orders WHERE id = $1 AND attempt = 1 AND start_state = 'STARTING'`, [ref.orderId])
+      : await db.query(
+          `UPDATE orders SET attempt = attempt - 1, status = 'FAILED', failure_reason = 'PAYMENT_UNAVAILABLE',
+                             start_state = 'STARTED', updated_at = now()
+           WHERE id = $1 AND attempt = $2 AND start_state = 'STARTING'`,
+          [ref.orderId, ref.attempt],
+        );
+  return (res.rowCount ?? 0) > 0;
+}
+
+/** Orders whose start stayed unconfirmed for longer than `olderThanMs`: the re-drive starts them. */
+export async function findUnconfirmedStarts(db: Queryable, olderThanMs: number, limit = 100): Promise<OrderRef[]> {
+  const res = await db.query<{ id: string; attempt: number }>(
+    `SELECT id, attempt FROM orders
+     WHERE start_state = 'STARTING' AND updated_at < now() - make_interval(secs => $1::float8 / 1000)
+     ORDER BY created_at LIMIT $2`,
+    [olderThanMs, limit],
+  );
+  return res.rows.map((r) => ({ orderId: r.id, attempt: r.attempt }));
+}
+
 /** Lock-free lookup used by the API to decide idempotent replays, cancel and retry. */
 export async function findOrderIdentity(db: Queryable, orderId: string): Promise<OrderIdentity | null> {
   const res = await db.query(
-    `SELECT id, status, failure_reason, attempt, request_hash FROM orders WHERE id = $1`,
+    `SELECT id, status, failure_reason, attempt, request_hash, start_state FROM orders WHERE id = $1`,
     [orderId],
   );
   const row = res.rows[0];
@@ -103,6 +186,7 @@ export async function findOrderIdentity(db: Queryable, orderId: string): Promise
     failureReason: row.failure_reason,
     attempt: row.attempt,
     requestHash: row.request_hash,
+    startState: row.start_state,
   };
 }
 

@@ -1,9 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import {
   findOrderIdentity,
   getOrder,
   insertOrder,
+  markStarted,
+  withdrawStart,
   type OrderIdentity,
 } from '../../activities/orders/records';
 import { inTransaction, type Pool } from '../../lib/db/pool';
@@ -52,12 +53,8 @@ export function requestHash(body: CreateOrderBody): string {
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
 }
 
-function unavailable(err: unknown): never {
-  if (err instanceof TemporalUnavailableError) {
-    throw new HttpError(503, 'TEMPORAL_UNAVAILABLE', 'The workflow service is unavailable; nothing was changed. Retry later.');
-  }
-  throw err;
-}
+/** How long withdrawStart keeps trying when PostgreSQL fails it, before admitting the outcome is unknown. */
+const WITHDRAW_RETRY_DELAYS_MS = [100, 400, 1_000, 2_000];
 
 export class OrderService {
   constructor(
@@ -67,18 +64,18 @@ export class OrderService {
   ) {}
 
   /**
-   * Accepts an order: prices it from the catalogue, records it as PENDING and
-   * starts its saga, all or nothing. The row and the workflow start share one
-   * transaction: if Temporal refuses, the row is rolled back and the client gets
-   * 503; if this process dies after the start but before the commit, the saga's
-   * first activity writes the same row, so the order is never lost.
+   * Accepts an order: prices it from the catalogue, commits it as PENDING with
+   * its start unconfirmed, then starts its saga outside any transaction. If the
+   * start fails or its outcome is unknown, the order is withdrawn unless its run
+   * has already claimed it (startOrWithdraw): a 503 then means no order exists
+   * and none will run, and a 202 means exactly one saga runs for it.
    */
   async place(body: CreateOrderBody, idempotencyKey: string | undefined): Promise<PlacedOrder> {
     const hash = requestHash(body);
     const orderId = idempotencyKey ? orderIdForKey(idempotencyKey) : randomUUID();
     if (idempotencyKey) {
       const existing = await findOrderIdentity(this.pool, orderId);
-      if (existing) return replay(existing, hash);
+      if (existing) return this.replay(existing, hash);
     }
 
     const { items, amountCents } = await priceLines(this.pool, body.items);
@@ -94,22 +91,19 @@ export class OrderService {
       paymentBudgetMs: this.options.paymentBudgetMs,
     };
 
-    const created = await inTransaction(this.pool, async (tx) => {
-      // With a concurrent twin, this insert waits for the twin's transaction and
-      // then reports a conflict; we answer from the row the twin committed.
-      if (!(await insertOrder(tx, input))) return false;
-      await this.workflows.start(input).catch(unavailable);
-      return true;
-    });
-    if (created) return { orderId, status: 'PENDING', replayed: false };
-    const twin = await findOrderIdentity(this.pool, orderId);
-    if (!twin) throw new HttpError(409, 'CONFLICT', 'A concurrent request for this key failed; retry.');
-    return replay(twin, hash);
+    if (!(await inTransaction(this.pool, (tx) => insertOrder(tx, input, 'STARTING')))) {
+      // A twin request with the same key inserted first: answer from its row.
+      const twin = await findOrderIdentity(this.pool, orderId);
+      if (!twin) throw requestInProgress(orderId);
+      return this.replay(twin, hash);
+    }
+    await this.startOrWithdraw(input, (err) => unavailable(err));
+    return { orderId, status: 'PENDING', replayed: false };
   }
 
   async cancel(orderId: string): Promise<{ orderId: string; status: OrderStatus }> {
     const order = await this.identityOr404(orderId);
-    if (isTerminal(order.status)) throw notCancellable(order.status);
+    if (isTerminal(order.status) || order.status === 'COMPENSATING') throw notCancellable(order.status);
     try {
       return await this.workflows.cancel(orderId);
     } catch (err) {
@@ -117,7 +111,11 @@ export class OrderService {
         const now = await this.identityOr404(orderId);
         throw notCancellable(now.status);
       }
-      return unavailable(err);
+      if (err instanceof TemporalUnavailableError) {
+        // An Update that timed out may still have been delivered: do not say it was not.
+        throw new HttpError(503, 'TEMPORAL_UNAVAILABLE', 'The workflow service did not confirm the cancel in time; it may still apply. Check the order, or retry the cancel.');
+      }
+      throw err;
     }
   }
 
@@ -125,7 +123,8 @@ export class OrderService {
    * Runs the saga again for an order that failed because the payment provider
    * stayed down. The new run is attempt N+1: its reservation and charge are
    * keyed by the new attempt, and attempt N's were already undone, so the
-   * customer is charged at most once in total.
+   * customer is charged at most once in total. The row moves to attempt N+1
+   * first and goes back to attempt N if the start fails (startOrWithdraw).
    */
   async retry(orderId: string): Promise<{ orderId: string; status: OrderStatus; attempt: number }> {
     const order = await this.identityOr404(orderId);
@@ -145,22 +144,82 @@ export class OrderService {
       requestHash: null,
       paymentBudgetMs: this.options.paymentBudgetMs,
     };
-    await inTransaction(this.pool, async (tx) => {
-      const moved = await tx.query(
-        `UPDATE orders SET attempt = $2, status = 'PENDING', failure_reason = NULL, updated_at = now()
-         WHERE id = $1 AND attempt = $3 AND status = 'FAILED' AND failure_reason = 'PAYMENT_UNAVAILABLE'`,
-        [orderId, attempt, order.attempt],
-      );
-      if (moved.rowCount === 0) throw notRetryable((await findOrderIdentity(tx, orderId))!);
-      await this.workflows.start(input).catch((err: unknown) => {
-        // The previous run has not closed yet (it writes FAILED just before it does).
-        if (err instanceof WorkflowExecutionAlreadyStartedError) {
-          throw new HttpError(409, 'RETRY_IN_PROGRESS', 'The previous run is still closing; retry in a moment.');
-        }
-        return unavailable(err);
-      });
-    });
+    const moved = await this.pool.query(
+      `UPDATE orders SET attempt = $2, status = 'PENDING', failure_reason = NULL, start_state = 'STARTING', updated_at = now()
+       WHERE id = $1 AND attempt = $3 AND status = 'FAILED' AND failure_reason = 'PAYMENT_UNAVAILABLE'`,
+      [orderId, attempt, order.attempt],
+    );
+    if (moved.rowCount === 0) throw notRetryable((await findOrderIdentity(this.pool, orderId))!);
+    await this.startOrWithdraw(input, (err) =>
+      err instanceof RunningAlreadyError
+        ? new HttpError(409, 'RETRY_IN_PROGRESS', 'The previous run is still closing; retry in a moment.')
+        : unavailable(err),
+    );
     return { orderId, status: 'PENDING', attempt };
+  }
+
+  /**
+   * Starts the run of an attempt whose row is committed as STARTING. When the
+   * start did not clearly succeed, the attempt is withdrawn unless its run has
+   * claimed it already; PostgreSQL orders the withdrawal against the run's
+   * claim, so either the client hears `withdrawnError` and no run acts, or the
+   * order goes ahead and the client hears 202. Never both, never neither.
+   */
+  private async startOrWithdraw(input: OrderInput, withdrawnError: (err: unknown) => Error): Promise<void> {
+    const ref = { orderId: input.orderId, attempt: input.attempt };
+    let failure: unknown;
+    try {
+      const outcome = await this.workflows.start(input);
+      if (outcome.kind === 'STARTED') {
+        // Saves the re-drive a look; the run claims the row anyway.
+        await markStarted(this.pool, ref).catch(() => undefined);
+        return;
+      }
+      // An open run of this attempt (a start of an earlier request that landed
+      // late, or the re-drive's) claims the row when it runs. If it is already
+      // past its claim, the re-drive starts another.
+      if (outcome.runningAttempt === input.attempt || input.attempt === 1) return;
+      failure = new RunningAlreadyError();
+    } catch (err) {
+      failure = err;
+    }
+    if (await this.withdraw(ref)) throw withdrawnError(failure);
+    // The run claimed the order before we could withdraw it: it goes ahead.
+  }
+
+  /** withdrawStart, retried through a short PostgreSQL hiccup; 500 OUTCOME_UNKNOWN if it stays down. */
+  private async withdraw(ref: { orderId: string; attempt: number }): Promise<boolean> {
+    for (const delayMs of [...WITHDRAW_RETRY_DELAYS_MS, undefined]) {
+      try {
+        return await withdrawStart(this.pool, ref);
+      } catch {
+        if (delayMs === undefined) break;
+        await new Promise((r) => setTimeout(r, delayMs));
+      }
+    }
+    // The start may have happened and the order may or may not be withdrawn. The
+    // re-drive starts it if it is still there; the client can look it up.
+    throw new HttpError(
+      500,
+      'OUTCOME_UNKNOWN',
+      'The order could not be confirmed or withdrawn. It may still go ahead: look it up before placing it again.',
+      { orderId: ref.orderId, attempt: ref.attempt },
+    );
+  }
+
+  /** An earlier request with the same key: the same order if the body matches. */
+  private replay(existing: OrderIdentity, hash: string): PlacedOrder {
+    if (existing.requestHash !== hash) {
+      throw new HttpError(
+        422,
+        'IDEMPOTENCY_KEY_REUSED',
+        'This Idempotency-Key was already used with a different request body.',
+        { orderId: existing.orderId },
+      );
+    }
+    // The first request is still starting it and may yet withdraw it: "accepted" would be premature.
+    if (existing.startState === 'STARTING' && existing.attempt === 1) throw requestInProgress(existing.orderId);
+    return { orderId: existing.orderId, status: existing.status, replayed: true };
   }
 
   private async identityOr404(orderId: string): Promise<OrderIdentity> {
@@ -170,20 +229,27 @@ export class OrderService {
   }
 }
 
-export function orderNotFound(orderId: string): HttpError {
-  return new HttpError(404, 'ORDER_NOT_FOUND', `No order ${orderId}.`);
+/** A start that met an open run of another attempt (the previous one, still closing). */
+class RunningAlreadyError extends Error {}
+
+function unavailable(err: unknown): Error {
+  if (err instanceof TemporalUnavailableError) {
+    return new HttpError(503, 'TEMPORAL_UNAVAILABLE', 'The workflow service is unavailable; nothing was changed. Retry later.');
+  }
+  return err instanceof Error ? err : new Error(String(err));
 }
 
-function replay(existing: OrderIdentity, hash: string): PlacedOrder {
-  if (existing.requestHash !== hash) {
-    throw new HttpError(
-      422,
-      'IDEMPOTENCY_KEY_REUSED',
-      'This Idempotency-Key was already used with a different request body.',
-      { orderId: existing.orderId },
-    );
-  }
-  return { orderId: existing.orderId, status: existing.status, replayed: true };
+function requestInProgress(orderId: string): HttpError {
+  return new HttpError(
+    409,
+    'REQUEST_IN_PROGRESS',
+    'A request with this Idempotency-Key is still being processed; retry in a moment.',
+    { orderId },
+  );
+}
+
+export function orderNotFound(orderId: string): HttpError {
+  return new HttpError(404, 'ORDER_NOT_FOUND', `No order ${orderId}.`);
 }
 
 function notCancellable(status: OrderStatus): HttpError {

@@ -10,11 +10,22 @@ import { cancelOrderUpdate } from '../../workflows/definitions';
 import { CustomerIdKey, OrderAmountCentsKey, OrderStatusKey } from '../../workflows/search-attributes';
 import { ErrorType, workflowIdFor, type CancelResult, type OrderInput } from '../../workflows/types';
 
+/**
+ * How a start ended, as far as the server told us. RUNNING_ALREADY: a run with
+ * this workflow id is open (an earlier request's start that landed late, or the
+ * re-drive's); `runningAttempt` says which attempt it runs.
+ */
+export type StartOutcome = { kind: 'STARTED' } | { kind: 'RUNNING_ALREADY'; runningAttempt: number | undefined };
+
 /** What the HTTP layer needs from Temporal; the unit tests give it a recording fake. */
 export interface OrderWorkflows {
-  /** Durably starts the saga for one attempt; resolves once the server has recorded it. */
-  start(input: OrderInput): Promise<void>;
-  /** Asks the running saga to cancel; rejects with NotCancellableError once it is terminal. */
+  /**
+   * Starts the saga for one attempt; resolves once the server has recorded it.
+   * Rejects with TemporalUnavailableError when the server did not answer in
+   * time: the start may then still have happened (the caller's fence decides).
+   */
+  start(input: OrderInput): Promise<StartOutcome>;
+  /** Asks the running saga to cancel; rejects with NotCancellableError once it is terminal or compensating. */
   cancel(orderId: string): Promise<CancelResult>;
   /** Waits (briefly) for the order's current run to close, so a retry can start the next one. */
   waitForClose(orderId: string, timeoutMs: number): Promise<void>;
@@ -26,7 +37,7 @@ export class NotCancellableError extends Error {}
 export class TemporalUnavailableError extends Error {}
 
 // Long enough for a healthy server under load, short enough that a client
-// holding the request open hears "503, try again" instead of hanging.
+// holding the request open hears an answer instead of hanging.
 const CALL_DEADLINE_MS = 5_000;
 // Readiness probes are frequent and must answer before the prober gives up.
 const PING_DEADLINE_MS = 2_000;
@@ -46,17 +57,14 @@ export function temporalOrderWorkflows(client: Client, taskQueue: string, option
       throw isUnavailable(err) ? new TemporalUnavailableError(String((err as Error).message ?? err)) : err;
     });
 
-  /**
-   * Whether this attempt's run exists: for a first attempt, any run of the
-   * order's workflow id; for a retry, a running one (the previous attempt had
-   * closed before the retry was started). False when the server cannot say.
-   */
-  const runExists = async (input: OrderInput): Promise<boolean> => {
+  /** The attempt of the open run, from its memo; undefined when none is open or the server cannot say. */
+  const runningAttempt = async (orderId: string): Promise<number | undefined> => {
     try {
-      const run = await withDeadline(() => client.workflow.getHandle(workflowIdFor(input.orderId)).describe(), PING_DEADLINE_MS);
-      return input.attempt === 1 || run.status.name === 'RUNNING';
+      const run = await withDeadline(() => client.workflow.getHandle(workflowIdFor(orderId)).describe(), PING_DEADLINE_MS);
+      const attempt = run.memo?.attempt;
+      return run.status.name === 'RUNNING' && typeof attempt === 'number' ? attempt : undefined;
     } catch {
-      return false;
+      return undefined;
     }
   };
 
@@ -68,9 +76,14 @@ export function temporalOrderWorkflows(client: Client, taskQueue: string, option
             workflowId: workflowIdFor(input.orderId),
             taskQueue,
             args: [input],
-            // The first run of an order may never run twice; a retry may follow a closed run.
-            workflowIdReusePolicy: input.attempt === 1 ? 'REJECT_DUPLICATE' : 'ALLOW_DUPLICATE',
+            // A closed run of this id never blocks a start: the API starts a run
+            // only for a row it has just committed, and a run acts only on the
+            // row it claims (docs/saga.md), so a closed run is an earlier attempt
+            // or a run that found its order withdrawn. An open run makes the start
+            // fail instead (the default conflict policy), and is reported.
+            workflowIdReusePolicy: 'ALLOW_DUPLICATE',
             requestEagerStart: options.eagerStart,
+            memo: { attempt: input.attempt },
             typedSearchAttributes: [
               { key: OrderStatusKey, value: 'PENDING' },
               { key: CustomerIdKey, value: input.customerId },
@@ -78,15 +91,11 @@ export function temporalOrderWorkflows(client: Client, taskQueue: string, option
             ],
           }),
         );
+        return { kind: 'STARTED' };
       } catch (err) {
-        // Started by an earlier request whose reply or commit was lost: that
-        // run is this order's run, so the start has already happened.
-        if (err instanceof WorkflowExecutionAlreadyStartedError && input.attempt === 1) return;
-        // A deadline that expired on an overloaded server is ambiguous: the start
-        // may have been persisted after we stopped waiting. If the run exists,
-        // the order is accepted (and its first activity would write the row
-        // anyway); answering 503 then would hide an order that goes ahead.
-        if (err instanceof TemporalUnavailableError && (await runExists(input))) return;
+        if (err instanceof WorkflowExecutionAlreadyStartedError) {
+          return { kind: 'RUNNING_ALREADY', runningAttempt: await runningAttempt(input.orderId) };
+        }
         throw err;
       }
     },

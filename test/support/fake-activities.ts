@@ -16,6 +16,7 @@ export function fakeActivities(overrides: Partial<OrderActivities> = {}) {
   const calls: Call[] = [];
   const noop = async () => undefined;
   const base: OrderActivities = {
+    claimOrder: async () => true,
     recordOrder: noop,
     reserveInventory: noop,
     releaseInventory: noop,
@@ -32,10 +33,10 @@ export function fakeActivities(overrides: Partial<OrderActivities> = {}) {
       name,
       (...args: unknown[]) => {
         calls.push({ name, args });
-        return (impl[name] as (...a: unknown[]) => Promise<void>)(...args);
+        return (impl[name] as (...a: unknown[]) => Promise<unknown>)(...args);
       },
     ]),
-  ) as OrderActivities;
+  ) as unknown as OrderActivities;
   const names = () => calls.map((c) => c.name);
   const count = (name: ActivityName) => calls.filter((c) => c.name === name).length;
   return { activities, calls, names, count };

@@ -17,7 +17,10 @@ let pool: Pool;
 let productId: string;
 const started: OrderInput[] = [];
 const workflows: OrderWorkflows = {
-  start: async (input) => void started.push(input),
+  start: async (input) => {
+    started.push(input);
+    return { kind: 'STARTED' };
+  },
   cancel: async () => {
     throw new Error('not expected');
   },

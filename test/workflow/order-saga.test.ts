@@ -2,11 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { OrderActivities } from '../../activities';
 import { ensureSearchAttributes } from '../../lib/temporal/connection';
+import { abortableDelay, providerCall } from '../../activities/simulation';
 import { cancelOrderUpdate, orderStateQuery } from '../../workflows/definitions';
 import { ErrorType, type OrderInput, type OrderState } from '../../workflows/types';
 import { deferred, fakeActivities } from '../support/fake-activities';
@@ -18,7 +20,14 @@ import { deferred, fakeActivities } from '../support/fake-activities';
  */
 
 let env: TestWorkflowEnvironment;
-const { testServerPath, workflowBundlePath } = inject('testEnv');
+/**
+ * The suite's real dev server, for the interleavings where the time-skipping
+ * server behaves differently from a real one (it retries an activity whose
+ * cancel was requested, and skips past heartbeat timeouts); the SDK's own docs
+ * recommend a real server where behaviour matters more than skipping time.
+ */
+let devEnv: TestWorkflowEnvironment;
+const { testServerPath, workflowBundlePath, temporalAddress } = inject('testEnv');
 
 beforeAll(async () => {
   env = await TestWorkflowEnvironment.createTimeSkipping({
@@ -26,10 +35,12 @@ beforeAll(async () => {
   });
   // The saga upserts OrderStatus; the test server, like any server, must know it.
   await ensureSearchAttributes(env.client, 'default');
+  devEnv = await TestWorkflowEnvironment.createFromExistingServer({ address: temporalAddress });
 });
 
 afterAll(async () => {
   await env?.teardown();
+  await devEnv?.teardown();
 });
 
 function orderInput(overrides: Partial<OrderInput> = {}): OrderInput {
@@ -52,18 +63,19 @@ type SagaHandle = WorkflowHandle<(input: OrderInput) => Promise<OrderState>>;
 /** Runs one saga on a fresh worker; `during` may interact with it before the result is awaited. */
 async function runSaga(
   activities: OrderActivities,
-  opts: { input?: OrderInput; during?: (handle: SagaHandle) => Promise<void> } = {},
+  opts: { input?: OrderInput; during?: (handle: SagaHandle) => Promise<void>; on?: TestWorkflowEnvironment } = {},
 ): Promise<OrderState> {
+  const on = opts.on ?? env;
   const taskQueue = `saga-${randomUUID()}`;
   const worker = await Worker.create({
-    connection: env.nativeConnection,
+    connection: on.nativeConnection,
     taskQueue,
     workflowBundle: { codePath: workflowBundlePath },
     activities,
   });
   const input = opts.input ?? orderInput();
   return worker.runUntil(async () => {
-    const handle: SagaHandle = await env.client.workflow.start('orderSaga', {
+    const handle: SagaHandle = await on.client.workflow.start('orderSaga', {
       taskQueue,
       workflowId: `order-${input.orderId}`,
       args: [input],
@@ -73,15 +85,15 @@ async function runSaga(
   });
 }
 
-/** An activity that runs until the workflow cancels it (it heartbeats so the cancel reaches it). */
+/**
+ * A provider call that runs until the workflow cancels it. It heartbeats the way
+ * the real activities do (activities/simulation.ts providerCall: every second),
+ * so a cancel reaches it no sooner than it would reach production code.
+ */
 function blockUntilCancelled(started: () => void) {
   return async () => {
     started();
-    const ctx = Context.current();
-    for (;;) {
-      ctx.heartbeat();
-      await ctx.sleep(50); // rejects with CancelledFailure once the cancel arrives
-    }
+    await providerCall((signal) => abortableDelay(24 * 3600_000, signal));
   };
 }
 
@@ -89,12 +101,17 @@ const failing = (type: string, retryable = true) => async () => {
   throw retryable ? ApplicationFailure.retryable('boom', type) : ApplicationFailure.nonRetryable('no', type);
 };
 
+/** The payment provider failing as activities/payments/activities.ts reports it: with the call's duration. */
+const providerDown = (callMs = 300) => async () => {
+  throw ApplicationFailure.create({ message: 'provider unavailable', type: ErrorType.ProviderUnavailable, details: [{ callMs }] });
+};
+
 describe('order saga (time-skipping)', () => {
   it('happy path: reserve, charge, complete, then confirm', async () => {
     const fake = fakeActivities();
     const result = await runSaga(fake.activities);
     expect(result).toMatchObject({ status: 'COMPLETED', failureReason: null });
-    expect(fake.names()).toEqual(['recordOrder', 'reserveInventory', 'chargePayment', 'completeOrder', 'sendNotification']);
+    expect(fake.names()).toEqual(['claimOrder', 'reserveInventory', 'chargePayment', 'completeOrder', 'sendNotification']);
     expect(fake.calls.at(-1)?.args[1]).toBe('order_confirmed');
   });
 
@@ -102,7 +119,7 @@ describe('order saga (time-skipping)', () => {
     const fake = fakeActivities({ reserveInventory: failing(ErrorType.OutOfStock, false) });
     const result = await runSaga(fake.activities);
     expect(result).toMatchObject({ status: 'FAILED', failureReason: 'OUT_OF_STOCK' });
-    expect(fake.names()).toEqual(['recordOrder', 'reserveInventory', 'markCompensating', 'releaseInventory', 'finishOrder']);
+    expect(fake.names()).toEqual(['claimOrder', 'reserveInventory', 'markCompensating', 'releaseInventory', 'finishOrder']);
     expect(fake.calls.at(-1)?.args.slice(1)).toEqual(['FAILED', 'OUT_OF_STOCK']);
   });
 
@@ -115,7 +132,7 @@ describe('order saga (time-skipping)', () => {
   });
 
   it('provider down past the payment budget: PAYMENT_UNAVAILABLE after minutes of retries', async () => {
-    const fake = fakeActivities({ chargePayment: failing(ErrorType.ProviderUnavailable) });
+    const fake = fakeActivities({ chargePayment: providerDown() });
     const before = Date.now();
     const result = await runSaga(fake.activities, { input: orderInput({ paymentBudgetMs: 5 * 60_000 }) });
     expect(result).toMatchObject({ status: 'FAILED', failureReason: 'PAYMENT_UNAVAILABLE' });
@@ -131,7 +148,7 @@ describe('order saga (time-skipping)', () => {
     let attempts = 0;
     const fake = fakeActivities({
       chargePayment: async () => {
-        if (++attempts < 4) throw ApplicationFailure.retryable('flaky', ErrorType.ProviderUnavailable);
+        if (++attempts < 4) await providerDown()();
       },
     });
     const result = await runSaga(fake.activities);
@@ -177,13 +194,14 @@ describe('order saga (time-skipping)', () => {
     expect(fake.names().at(-1)).toBe('finishOrder');
   });
 
-  it('cancel while the order is being recorded: nothing is reserved or charged', async () => {
+  it('cancel while the order is being claimed: nothing is reserved or charged', async () => {
     const started = deferred();
     const release = deferred();
     const fake = fakeActivities({
-      recordOrder: async () => {
+      claimOrder: async () => {
         started.resolve();
         await release.promise;
+        return true;
       },
     });
     const result = await runSaga(fake.activities, {
@@ -210,7 +228,7 @@ describe('order saga (time-skipping)', () => {
       },
     });
     expect(result).toMatchObject({ status: 'CANCELLED', failureReason: 'CANCELLED_BY_CUSTOMER' });
-    expect(fake.names()).toEqual(['recordOrder', 'reserveInventory', 'markCompensating', 'releaseInventory', 'finishOrder']);
+    expect(fake.names()).toEqual(['claimOrder', 'reserveInventory', 'markCompensating', 'releaseInventory', 'finishOrder']);
   });
 
   it('cancel during the payment step refunds, then releases', async () => {
@@ -228,7 +246,7 @@ describe('order saga (time-skipping)', () => {
   });
 
   it('cancel while payment retries are backing off stops waiting at once', async () => {
-    const fake = fakeActivities({ chargePayment: failing(ErrorType.ProviderUnavailable) });
+    const fake = fakeActivities({ chargePayment: providerDown() });
     const result = await runSaga(fake.activities, {
       input: orderInput({ paymentBudgetMs: 60 * 60_000 }),
       during: async (handle) => {
@@ -271,4 +289,185 @@ describe('order saga (time-skipping)', () => {
       expect(call.args[0]).toMatchObject({ attempt: 2 });
     }
   });
+
+  it('a run whose order was withdrawn by the API does nothing', async () => {
+    const fake = fakeActivities({ claimOrder: async () => false });
+    const result = await runSaga(fake.activities);
+    expect(result).toMatchObject({ status: 'PENDING', abandoned: true });
+    expect(fake.names()).toEqual(['claimOrder']);
+  });
+
+  it('an unknown failure compensates, then waits for a fix: the workflow task fails, the workflow stays open', async () => {
+    const released = deferred();
+    const fake = fakeActivities({
+      reserveInventory: failing('SomethingNew', false),
+      releaseInventory: async () => released.resolve(),
+    });
+    const taskQueue = `saga-${randomUUID()}`;
+    const worker = await Worker.create({
+      connection: devEnv.nativeConnection,
+      taskQueue,
+      workflowBundle: { codePath: workflowBundlePath },
+      activities: fake.activities,
+    });
+    const input = orderInput();
+    await worker.runUntil(async () => {
+      const handle = await devEnv.client.workflow.start('orderSaga', { taskQueue, workflowId: `order-${input.orderId}`, args: [input] });
+      await released.promise;
+      const history = await waitForEvent(handle, 'WORKFLOW_TASK_FAILED');
+      expect(history).toBeDefined();
+      expect((await handle.describe()).status.name).toBe('RUNNING');
+      await handle.terminate('test over');
+    });
+    expect(fake.names()).toEqual(['claimOrder', 'reserveInventory', 'markCompensating', 'releaseInventory']);
+  });
+
+  it('a database outage in the payment step does not spend the payment budget', async () => {
+    let attempts = 0;
+    const fake = fakeActivities({
+      chargePayment: async () => {
+        // About ten minutes of backoff (1 s doubling to 30 s) against a 2-minute budget.
+        if (++attempts <= 25) throw new Error('Connection terminated unexpectedly');
+      },
+    });
+    const result = await runSaga(fake.activities, { input: orderInput({ paymentBudgetMs: 120_000 }) });
+    expect(result).toMatchObject({ status: 'COMPLETED', failureReason: null });
+    expect(fake.count('chargePayment')).toBe(26);
+    expect(fake.count('refundPayment')).toBe(0);
+  });
+
+  it('the payment budget counts the provider\'s time: slow failing calls use it up sooner', async () => {
+    // Each call fails after 20 s (the client-side timeout), with waits of 1, 2, 4, 8 s between:
+    // after the fifth call 5 × 20 s + 15 s = 115 s are spent, and the next 16 s wait would pass
+    // the 2-minute budget. Calls failing at once would get about a dozen tries.
+    const fake = fakeActivities({ chargePayment: providerDown(20_000) });
+    const result = await runSaga(fake.activities, { input: orderInput({ paymentBudgetMs: 120_000 }) });
+    expect(result).toMatchObject({ status: 'FAILED', failureReason: 'PAYMENT_UNAVAILABLE' });
+    expect(fake.count('chargePayment')).toBe(5);
+  });
+
+  it('a long database outage backs off with durable timers, not inside one open workflow task', async () => {
+    let attempts = 0;
+    const fake = fakeActivities({
+      completeOrder: async () => {
+        if (++attempts <= 12) throw new Error('database restarting');
+      },
+    });
+    let timers = 0;
+    const result = await runSaga(fake.activities, {
+      during: async (handle) => {
+        await handle.result();
+        const history = await handle.fetchHistory();
+        timers = (history.events ?? []).filter((e) => e.timerStartedEventAttributes).length;
+      },
+    });
+    expect(result.status).toBe('COMPLETED');
+    expect(fake.count('completeOrder')).toBe(13);
+    expect(timers).toBeGreaterThan(0);
+  });
+
+  it('a cancel while the order is compensating is refused (409), and the order ends as it was going to', async () => {
+    const compensating = deferred();
+    const release = deferred();
+    const fake = fakeActivities({
+      chargePayment: failing(ErrorType.PaymentDeclined, false),
+      releaseInventory: async () => {
+        compensating.resolve();
+        await release.promise;
+      },
+    });
+    const result = await runSaga(fake.activities, {
+      during: async (handle) => {
+        await compensating.promise;
+        const err = await handle.executeUpdate(cancelOrderUpdate).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
+        expect(((err as WorkflowUpdateFailedError).cause as ApplicationFailure).type).toBe(ErrorType.NotCancellable);
+        release.resolve();
+      },
+    });
+    expect(result).toMatchObject({ status: 'FAILED', failureReason: 'PAYMENT_DECLINED', cancelRequested: false });
+  });
 });
+
+/**
+ * Once a cancel is accepted the order ends CANCELLED after compensating, however
+ * the interrupted step then ends. On the real dev server (see devEnv). Each fake step waits until the cancel has been
+ * accepted and then ends its own way; none heartbeats, so the cancel is not
+ * delivered to it (as with a call that is between heartbeats when it ends).
+ */
+describe('an accepted cancel wins, whatever ends the interrupted step', () => {
+  type Ending = [string, (signal: AbortSignal) => Promise<void>];
+  const endings = (businessFailure: string): Ending[] => [
+    ['completes', async () => undefined],
+    ['fails with a retryable error', async () => {
+      throw ApplicationFailure.retryable('provider 503', ErrorType.ProviderUnavailable);
+    }],
+    ['fails with a business error', async () => {
+      throw ApplicationFailure.nonRetryable('no', businessFailure);
+    }],
+    ['times out (its worker stopped heartbeating)', (signal) => new Promise<void>((_, reject) => {
+      // Stands for a dead worker: no heartbeat until the server times the attempt out.
+      signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+    })],
+  ];
+
+  for (const [step, businessFailure] of [['reserveInventory', ErrorType.OutOfStock], ['chargePayment', ErrorType.PaymentDeclined]] as const) {
+    for (const [how, end] of endings(businessFailure)) {
+      it(`cancel during ${step}, which then ${how}: CANCELLED, compensated`, async () => {
+        const started = deferred();
+        const accepted = deferred();
+        let attempts = 0;
+        const fake = fakeActivities({
+          [step]: async () => {
+            if (++attempts > 1) {
+              // A retry, should the server make one, behaves like production code:
+              // it heartbeats and honours the cancel.
+              await providerCall((signal) => abortableDelay(24 * 3600_000, signal));
+              return;
+            }
+            started.resolve();
+            await accepted.promise;
+            await end(Context.current().cancellationSignal);
+          },
+        });
+        const result = await runSaga(fake.activities, {
+          on: devEnv,
+          during: async (handle) => {
+            await started.promise;
+            await handle.executeUpdate(cancelOrderUpdate);
+            accepted.resolve();
+          },
+        });
+        expect(result).toMatchObject({ status: 'CANCELLED', failureReason: 'CANCELLED_BY_CUSTOMER' });
+        const tail = fake.names().slice(fake.names().indexOf('markCompensating'));
+        // A reservation that completed after the cancel also registers the refund
+        // before the charge is refused in the cancelled scope; the refund finds nothing.
+        const refunds = step === 'chargePayment' || how === 'completes';
+        expect(tail).toEqual(
+          refunds
+            ? ['markCompensating', 'refundPayment', 'releaseInventory', 'finishOrder']
+            : ['markCompensating', 'releaseInventory', 'finishOrder'],
+        );
+        expect(fake.calls.at(-1)?.args.slice(1)).toEqual(['CANCELLED', 'CANCELLED_BY_CUSTOMER']);
+        expect(fake.names()).not.toContain('completeOrder');
+        expect(fake.count('chargePayment')).toBeLessThanOrEqual(step === 'chargePayment' ? 2 : 0);
+      });
+    }
+  }
+});
+
+async function waitForEvent(handle: WorkflowHandle, eventType: string) {
+  for (let i = 0; i < 200; i++) {
+    const history = await handle.fetchHistory();
+    const found = (history.events ?? []).find((e) => eventTypeName(e.eventType) === eventType);
+    if (found) return found;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no ${eventType} event`);
+}
+
+function eventTypeName(type: unknown): string {
+  // The history's eventType is the proto enum number; its name has the EVENT_TYPE_ prefix.
+  const names = temporal.api.enums.v1.EventType as unknown as Record<number, string>;
+  return String(names[type as number] ?? type).replace(/^EVENT_TYPE_/, '');
+}
