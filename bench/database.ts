@@ -69,13 +69,14 @@ export interface Violations {
   moneyMismatch: number;
   /** A confirmation sent for an order that did not complete. */
   confirmedNotCompleted: number;
-  /** Products whose stock change differs from the quantities of COMPLETED orders. */
+  /** Products whose available stock (on hand - reserved) changed by other than the quantities of COMPLETED orders. */
   productsWithStockDrift: number;
 }
 
 /**
  * DESIGN.md's invariants, checked per order and per product after a run.
- * An order "holds stock" while it has a RESERVED (not released) reservation.
+ * An order "holds stock" while it has a RESERVED (held) or COMMITTED (taken off
+ * the shelf on completion) reservation, i.e. one that was not released.
  */
 export async function findViolations(pool: Pool): Promise<Violations> {
   const orders = await pool.query(
@@ -83,7 +84,7 @@ export async function findViolations(pool: Pool): Promise<Violations> {
        SELECT order_id, sum(charged_cents - refunded_cents) AS net, count(*) FILTER (WHERE charged_cents > 0) AS charges
        FROM payments GROUP BY order_id
      ), held AS (
-       SELECT order_id, bool_or(status = 'RESERVED') AS holds FROM inventory_reservations GROUP BY order_id
+       SELECT order_id, bool_or(status IN ('RESERVED', 'COMMITTED')) AS holds FROM inventory_reservations GROUP BY order_id
      ), sent AS (
        SELECT order_id, count(*) AS n FROM notifications WHERE type = 'order_confirmed' GROUP BY order_id
      )

@@ -7,9 +7,10 @@ import { callService, providerCall, type ServiceBehaviour } from '../simulation'
 export function inventoryActivities(pool: Pool, behaviour: ServiceBehaviour, random?: () => number) {
   return {
     /**
-     * Takes every line's quantity out of stock in one transaction, all or none,
-     * and moves the order to RESERVED in the same transaction. The reservation
-     * row makes a retry (or a run after release) change nothing.
+     * Reserves every line's quantity from what is on hand and not yet reserved,
+     * in one transaction, all or none, and moves the order to RESERVED in the same
+     * transaction. The reservation row makes a retry (or a run after release)
+     * change nothing.
      */
     async reserveInventory(ref: OrderRef): Promise<void> {
       await providerCall((signal) => callService('inventory', behaviour, random, signal));
@@ -25,8 +26,8 @@ export function inventoryActivities(pool: Pool, behaviour: ServiceBehaviour, ran
           `WITH wanted AS (
              SELECT product_id, quantity FROM order_items WHERE order_id = $1 ORDER BY product_id
            ), taken AS (
-             UPDATE products p SET stock = p.stock - w.quantity, updated_at = now()
-             FROM wanted w WHERE p.id = w.product_id AND p.stock >= w.quantity
+             UPDATE products p SET reserved = p.reserved + w.quantity, updated_at = now()
+             FROM wanted w WHERE p.id = w.product_id AND p.on_hand - p.reserved >= w.quantity
              RETURNING p.id
            )
            SELECT product_id FROM wanted WHERE product_id NOT IN (SELECT id FROM taken)`,
@@ -42,8 +43,9 @@ export function inventoryActivities(pool: Pool, behaviour: ServiceBehaviour, ran
     },
 
     /**
-     * Puts the reserved quantities back. Safe to run any number of times, and
+     * Gives the reserved quantities back. Safe to run any number of times, and
      * before the reservation: it leaves a RELEASED row that a late reserve sees.
+     * After completion (COMMITTED) it does nothing: sold goods stay sold.
      */
     async releaseInventory(ref: OrderRef): Promise<void> {
       await inTransaction(pool, async (tx) => {
@@ -63,7 +65,7 @@ export function inventoryActivities(pool: Pool, behaviour: ServiceBehaviour, ran
         if (released.rowCount === 0) return; // released before
         await lockOrderProducts(tx, ref.orderId);
         await tx.query(
-          `UPDATE products p SET stock = p.stock + i.quantity, updated_at = now()
+          `UPDATE products p SET reserved = p.reserved - i.quantity, updated_at = now()
            FROM (SELECT product_id, quantity FROM order_items WHERE order_id = $1 ORDER BY product_id) i
            WHERE p.id = i.product_id`,
           [ref.orderId],
@@ -71,6 +73,32 @@ export function inventoryActivities(pool: Pool, behaviour: ServiceBehaviour, ran
       });
     },
   };
+}
+
+/**
+ * Consumes the reservation of a completed order: its quantities leave the shelf
+ * and stop being held. Call it in the transaction that moves the order to
+ * COMPLETED. It acts only while this attempt's order is COMPLETED and its
+ * reservation still RESERVED, so a repeat (or a late call for an order that never
+ * completed) changes nothing. Returns whether it consumed anything.
+ */
+export async function commitReservation(tx: PoolClient, ref: OrderRef): Promise<boolean> {
+  const committed = await tx.query(
+    `UPDATE inventory_reservations r SET status = 'COMMITTED', committed_at = now()
+     FROM orders o
+     WHERE r.order_id = $1 AND r.attempt = $2 AND r.status = 'RESERVED'
+       AND o.id = r.order_id AND o.attempt = r.attempt AND o.status = 'COMPLETED'`,
+    [ref.orderId, ref.attempt],
+  );
+  if (committed.rowCount === 0) return false;
+  await lockOrderProducts(tx, ref.orderId);
+  await tx.query(
+    `UPDATE products p SET on_hand = p.on_hand - i.quantity, reserved = p.reserved - i.quantity, updated_at = now()
+     FROM (SELECT product_id, quantity FROM order_items WHERE order_id = $1 ORDER BY product_id) i
+     WHERE p.id = i.product_id`,
+    [ref.orderId],
+  );
+  return true;
 }
 
 /**

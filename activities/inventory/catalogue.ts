@@ -1,12 +1,17 @@
-import type { Queryable } from '../../lib/db/pool';
+import { inTransaction, type Pool, type Queryable } from '../../lib/db/pool';
 
 export interface Product {
   id: string;
   name: string;
   priceCents: number;
+  /**
+   * Read: what new orders can still reserve (on hand minus reserved). Written
+   * through upsertProduct and the seed: the quantity on the shelf.
+   */
   stock: number;
 }
 
+// `stock` is generated as on_hand - reserved, so every read answers what is still sellable.
 const columns = `id, name, price_cents AS "priceCents", stock`;
 
 export async function listProducts(db: Queryable): Promise<Product[]> {
@@ -22,16 +27,44 @@ export async function getProducts(db: Queryable, ids: readonly string[]): Promis
   return new Map(rows.map((p) => [p.id, p]));
 }
 
-/** Creates or replaces a product, setting its stock outright. Returns whether it was created. */
-export async function upsertProduct(db: Queryable, product: Product): Promise<boolean> {
-  const res = await db.query(
-    `INSERT INTO products (id, name, price_cents, stock) VALUES ($1, $2, $3, $4)
-     ON CONFLICT (id) DO UPDATE
-       SET name = EXCLUDED.name, price_cents = EXCLUDED.price_cents, stock = EXCLUDED.stock, updated_at = now()
-     RETURNING (xmax = 0) AS inserted`,
-    [product.id, product.name, product.priceCents, product.stock],
-  );
-  return res.rows[0].inserted === true;
+/** A stock count below what open reservations already hold: those goods are promised. */
+export class StockBelowReservedError extends Error {
+  constructor(
+    readonly productId: string,
+    readonly reserved: number,
+  ) {
+    super(`Product ${productId} has ${reserved} reserved; on-hand stock cannot go below that.`);
+  }
+}
+
+/**
+ * Creates or replaces a product; `product.stock` sets the quantity on hand, and
+ * what open reservations hold is left as it is. Throws StockBelowReservedError,
+ * changing nothing, when the new on-hand is below the reserved quantity. Returns
+ * whether the product was created, and the product as now stored (`stock` then
+ * being what is available).
+ */
+export async function upsertProduct(pool: Pool, product: Product): Promise<{ created: boolean; product: Product }> {
+  return inTransaction(pool, async (tx) => {
+    // The guard is checked under the row lock the upsert takes, so a reservation
+    // committing in between cannot slip under the new on-hand.
+    const res = await tx.query<Product & { inserted: boolean }>(
+      `INSERT INTO products (id, name, price_cents, on_hand) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (id) DO UPDATE
+         SET name = EXCLUDED.name, price_cents = EXCLUDED.price_cents, on_hand = EXCLUDED.on_hand, updated_at = now()
+         WHERE products.reserved <= EXCLUDED.on_hand
+       RETURNING ${columns}, (xmax = 0) AS inserted`,
+      [product.id, product.name, product.priceCents, product.stock],
+    );
+    const row = res.rows[0];
+    if (row) {
+      const { inserted, ...stored } = row;
+      return { created: inserted === true, product: stored };
+    }
+    // The refused upsert still holds the row lock, so this is the quantity it was refused on.
+    const held = await tx.query<{ reserved: number }>(`SELECT reserved FROM products WHERE id = $1`, [product.id]);
+    throw new StockBelowReservedError(product.id, held.rows[0]!.reserved);
+  });
 }
 
 /** A small catalogue so that a fresh `npm start` can take an order straight away. */
@@ -44,7 +77,7 @@ export const SEED_PRODUCTS: readonly Product[] = [
 /** Inserts the seed catalogue only into an empty products table. Returns how many it added. */
 export async function seedCatalogueIfEmpty(db: Queryable): Promise<number> {
   const res = await db.query(
-    `INSERT INTO products (id, name, price_cents, stock)
+    `INSERT INTO products (id, name, price_cents, on_hand)
      SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::int[])
      WHERE NOT EXISTS (SELECT 1 FROM products)`,
     [

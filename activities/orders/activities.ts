@@ -1,6 +1,7 @@
 import type { Pool } from '../../lib/db/pool';
 import { inTransaction } from '../../lib/db/pool';
 import type { FailureReason, OrderInput, OrderRef } from '../../workflows/types';
+import { commitReservation } from '../inventory/activities';
 import { insertOrder, markStarted, moveOrder } from './records';
 
 /** Status changes that are not the side effect of a domain step. */
@@ -25,7 +26,11 @@ export function orderRecordActivities(pool: Pool) {
     },
 
     async completeOrder(ref: OrderRef): Promise<void> {
-      await moveOrder(pool, ref, ['PAID'], 'COMPLETED');
+      // One transaction: an order is COMPLETED exactly when its goods have left the shelf.
+      await inTransaction(pool, async (tx) => {
+        await moveOrder(tx, ref, ['PAID'], 'COMPLETED');
+        await commitReservation(tx, ref);
+      });
     },
 
     async markCompensating(ref: OrderRef): Promise<void> {

@@ -1,5 +1,5 @@
 import { Router, type RequestHandler } from 'express';
-import { getProduct, listProducts, upsertProduct } from '../../activities/inventory/catalogue';
+import { getProduct, listProducts, StockBelowReservedError, upsertProduct } from '../../activities/inventory/catalogue';
 import type { Pool } from '../../lib/db/pool';
 import { HttpError } from '../errors';
 import { parseOr400, productBody, productIdParam } from '../schemas';
@@ -17,11 +17,17 @@ export function productRoutes(pool: Pool, requireKey: RequestHandler): Router {
     res.json(product);
   });
 
+  // The body's `stock` is the count on the shelf; the answer's is what is left to sell.
   router.put('/:id', requireKey, async (req, res) => {
     const id = parseOr400(productIdParam, req.params.id, 'product id');
     const body = parseOr400(productBody, req.body, 'product');
-    const created = await upsertProduct(pool, { id, ...body });
-    res.status(created ? 201 : 200).json({ id, ...body });
+    try {
+      const { created, product } = await upsertProduct(pool, { id, ...body });
+      res.status(created ? 201 : 200).json(product);
+    } catch (err) {
+      if (!(err instanceof StockBelowReservedError)) throw err;
+      throw new HttpError(409, 'STOCK_BELOW_RESERVED', err.message, { reserved: err.reserved });
+    }
   });
 
   return router;
