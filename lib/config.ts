@@ -73,7 +73,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 export function requireDatabaseUrl(config: Config, command: string): string {
   if (config.DATABASE_URL) return config.DATABASE_URL;
   throw new ConfigError(
-    `DATABASE_URL is not set. \`${command}\` runs one component and starts no database:\n` +
+    `DATABASE_URL is not set, and \`${command}\` starts no database of its own:\n` +
       '  set DATABASE_URL (e.g. postgres://user:password@127.0.0.1:5432/orders), or\n' +
       '  run `npm start`, which starts an embedded PostgreSQL (data in .data/postgres) and the whole stack.',
   );
