@@ -81,7 +81,6 @@ const passwordFileOf = (dataDir: string) => `${dataDir}.password`;
 interface Binaries {
   initdb: string;
   postgres: string;
-  root: string;
 }
 
 /** The platform package's `native/` directory, with its library links restored. */
@@ -104,15 +103,16 @@ function locateBinaries(): Binaries {
     if ((statSync(file).mode & 0o555) !== 0o555) chmodSync(file, statSync(file).mode | 0o555);
     return file;
   };
-  return { initdb: bin('initdb'), postgres: bin('postgres'), root };
+  return { initdb: bin('initdb'), postgres: bin('postgres') };
 }
 
 /**
  * npm packages cannot hold symbolic links, so the platform package lists its
  * `libicuuc.so.60 -> libicuuc.so.60.2` links in pg-symlinks.json and recreates
- * them in a postinstall script. npm 11 skips dependencies' install scripts unless
- * allowed (and `--ignore-scripts` always does), and without the links postgres
- * cannot load its libraries; so we create any that are missing, every start.
+ * them in a postinstall script. That script does not always run: npm 11 flags
+ * dependencies' install scripts not listed in `allowScripts` and is moving to
+ * skipping them, `--ignore-scripts` always skips them, and without the links
+ * postgres cannot load its libraries. So we create any that are missing, every start.
  */
 function hydrateSymlinks(nativeDir: string, pkg: string): void {
   const listFile = path.join(nativeDir, 'pg-symlinks.json');
