@@ -1,6 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
 import { createServer } from 'node:http';
-import { ConfigError, loadConfig } from '../lib/config';
+import { ConfigError, loadConfig, requireDatabaseUrl } from '../lib/config';
 import { DatabaseUnreachableError, createDatabaseIfMissing, migrate } from '../lib/db/migrate';
 import { createPool } from '../lib/db/pool';
 import { createLogger } from '../lib/logger';
@@ -15,10 +15,11 @@ import { temporalOrderWorkflows } from './orders/workflow-gateway';
  */
 async function main(): Promise<void> {
   const config = loadConfig();
+  const databaseUrl = requireDatabaseUrl(config, 'npm run api');
   const logger = createLogger('api', config.LOG_LEVEL);
-  await createDatabaseIfMissing(config.DATABASE_URL);
-  await migrate(config.DATABASE_URL);
-  const pool = createPool(config.DATABASE_URL, config.PG_POOL_SIZE);
+  await createDatabaseIfMissing(databaseUrl);
+  await migrate(databaseUrl);
+  const pool = createPool(databaseUrl, config.PG_POOL_SIZE);
   const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS });
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
 

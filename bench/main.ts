@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import amqp from 'amqplib';
 import pg from 'pg';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../lib/db/embedded';
 import { PROJECT_ROOT } from '../lib/paths';
 import { TEMPORAL_CLI, ensureTool } from '../lib/temporal/cli';
 import { startDevServer, type DevServer } from '../lib/temporal/dev-server';
@@ -70,7 +71,9 @@ const { values: args } = parseArgs({
 });
 const settings: Settings = args.quick ? SETTINGS.quick : SETTINGS.full;
 const designKeys = args.designs!.split(',').map((s) => s.trim()) as DesignKey[];
-const baseDatabaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/orders';
+// DATABASE_URL's server, else an embedded one started in main() (as npm start does).
+let baseDatabaseUrl = process.env.DATABASE_URL ?? '';
+let embeddedDatabase: EmbeddedPostgres | undefined;
 const resultsDir = path.join(PROJECT_ROOT, 'bench', 'results');
 const logDir = path.join(resultsDir, 'logs');
 
@@ -371,9 +374,19 @@ async function main(): Promise<void> {
   const startedAt = new Date();
   mkdirSync(logDir, { recursive: true });
   log(`mode: ${args.quick ? 'quick' : 'full'}; designs: ${designKeys.join(', ')}`);
+  if (!baseDatabaseUrl) {
+    // Durable settings like npm start's, not the tests' fsync=off: the figures must hold for a real server.
+    log('DATABASE_URL is unset: starting an embedded PostgreSQL (.data/bench/postgres)');
+    embeddedDatabase = await startEmbeddedPostgres({
+      dataDir: path.join(PROJECT_ROOT, '.data', 'bench', 'postgres'),
+      logFile: path.join(PROJECT_ROOT, '.data', 'bench', 'postgres.log'),
+      say: (line) => log(`  ${line}`),
+    });
+    baseDatabaseUrl = embeddedDatabase.url;
+  }
   const machine = await machineInfo().catch((err: unknown) => {
     throw new Error(
-      `${(err as Error).message}\nThe benchmark needs PostgreSQL (DATABASE_URL) and RabbitMQ (RABBITMQ_URL, default ${RABBITMQ_URL}); ` +
+      `${(err as Error).message}\nThe benchmark needs PostgreSQL (DATABASE_URL, or unset for an embedded one) and RabbitMQ (RABBITMQ_URL, default ${RABBITMQ_URL}); ` +
         'start RabbitMQ with `rabbitmq-server -detached`.',
     );
   });
@@ -385,7 +398,11 @@ async function main(): Promise<void> {
     mkdirSync(path.dirname(workflowBundlePath), { recursive: true });
     writeFileSync(workflowBundlePath, code);
   }
-  if (args.tune) return tune(machine, startedAt);
+  if (args.tune) {
+    await tune(machine, startedAt);
+    await embeddedDatabase?.stop();
+    return;
+  }
 
   const designs = {} as Record<DesignKey, DesignMetrics>;
   const details: Record<string, unknown> = {};
@@ -426,10 +443,12 @@ async function main(): Promise<void> {
   writeFileSync(`${base}.svg`, svgChart(report, designKeys));
   console.log(`\n${markdownReport(report, designKeys)}`);
   log(`wrote ${jsonPath}, ${base}.md and ${base}.svg in ${report.durationSec} s`);
+  await embeddedDatabase?.stop();
 }
 
 main().catch(async (err: unknown) => {
   console.error(err instanceof Error ? err.message : err);
   await temporal?.stop();
+  await embeddedDatabase?.stop();
   process.exit(1);
 });

@@ -11,12 +11,17 @@ const slots = z.coerce.number().int().min(1).max(10_000);
 
 const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/orders'),
+  // No default: unset means `npm start`, `npm test` and `npm run bench` run an
+  // embedded PostgreSQL (lib/db/embedded.ts); the single components (worker,
+  // api, migrate) need it set, see requireDatabaseUrl().
+  DATABASE_URL: z.string().url().optional(),
   TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('orders'),
   TEMPORAL_UI_URL: z.string().url().default('http://127.0.0.1:8233'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // Unset: human-readable lines on a terminal, JSON otherwise (lib/logger.ts reads it).
+  LOG_PRETTY: z.enum(['0', '1'], { message: 'must be 0 (JSON lines) or 1 (human-readable lines)' }).optional(),
   INVENTORY_LATENCY_MS: millis.default(0),
   PAYMENT_LATENCY_MS: millis.default(0),
   NOTIFY_LATENCY_MS: millis.default(0),
@@ -58,4 +63,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
   return parsed.data;
+}
+
+/**
+ * DATABASE_URL for a process that does not start a database itself. Only
+ * `npm start`, the test setup and the benchmark run an embedded PostgreSQL;
+ * a single component started on its own must be told where the database is.
+ */
+export function requireDatabaseUrl(config: Config, command: string): string {
+  if (config.DATABASE_URL) return config.DATABASE_URL;
+  throw new ConfigError(
+    `DATABASE_URL is not set, and \`${command}\` starts no database of its own:\n` +
+      '  set DATABASE_URL (e.g. postgres://user:password@127.0.0.1:5432/orders), or\n' +
+      '  run `npm start`, which starts an embedded PostgreSQL (data in .data/postgres) and the whole stack.',
+  );
 }

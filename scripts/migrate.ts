@@ -1,9 +1,9 @@
-import { ConfigError, loadConfig } from '../lib/config';
+import { ConfigError, loadConfig, requireDatabaseUrl } from '../lib/config';
 import { DatabaseUnreachableError, createDatabaseIfMissing, migrate } from '../lib/db/migrate';
 
 /** `npm run migrate`: create the database if missing, then apply pending migrations. */
 async function main(): Promise<void> {
-  const { DATABASE_URL } = loadConfig();
+  const DATABASE_URL = requireDatabaseUrl(loadConfig(), 'npm run migrate');
   const created = await createDatabaseIfMissing(DATABASE_URL);
   const applied = await migrate(DATABASE_URL);
   const db = new URL(DATABASE_URL).pathname.slice(1);

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { seedCatalogueIfEmpty } from '../activities/inventory/catalogue';
 import { ConfigError, loadConfig } from '../lib/config';
+import { EmbeddedPostgresError, startEmbeddedPostgres, type EmbeddedPostgres } from '../lib/db/embedded';
 import { DatabaseUnreachableError, createDatabaseIfMissing, migrate } from '../lib/db/migrate';
 import { createPool } from '../lib/db/pool';
 import { PROJECT_ROOT } from '../lib/paths';
@@ -11,36 +12,80 @@ import { waitForHttp } from '../lib/wait-for-http';
 import { ProcessGroup } from './process-group';
 
 /**
- * `npm start`: the whole stack on one machine. Temporal dev server (unless
- * TEMPORAL_ADDRESS names one), database and migrations, seed catalogue, then the
- * worker and the API as child processes with prefixed output. Ctrl-C or SIGTERM
- * stops them all, API first, so no new orders arrive while the worker drains.
+ * `npm start`: the whole stack on one machine. PostgreSQL (the embedded one in
+ * .data/postgres unless DATABASE_URL names a server), migrations, seed
+ * catalogue, the Temporal dev server (unless TEMPORAL_ADDRESS names one), then
+ * the worker and the API as child processes with prefixed output. Ctrl-C or
+ * SIGTERM stops them all, API first, so no new orders arrive while the worker
+ * drains, and the database last, once nothing uses it.
  */
 const step = (msg: string) => console.log(`\u25b6 ${msg}`);
+const DATA_DIR = path.join(PROJECT_ROOT, '.data');
+const rel = (file: string) => path.relative(process.cwd(), file) || file;
+
+/**
+ * The demo of the problem statement: services that take 200, 300 and 150 ms, so
+ * an order visibly moves through its steps. Only `npm start` sets them, and only
+ * when unset; the components' own defaults stay 0 for tests and production.
+ */
+const DEMO_LATENCIES = { INVENTORY_LATENCY_MS: '200', PAYMENT_LATENCY_MS: '300', NOTIFY_LATENCY_MS: '150' } as const;
+
+let database: Promise<EmbeddedPostgres> | undefined;
+async function stopEverything(): Promise<void> {
+  await group.stop();
+  // The embedded server runs in its own process group (a Ctrl-C does not reach
+  // it), so it is still serving the worker's last writes until here.
+  await database?.then((db) => db.stop()).catch(() => undefined);
+}
 
 const group = new ProcessGroup((name, code) => {
   console.error(`${name} exited unexpectedly (code ${code}); stopping the stack.`);
-  void group.stop().then(() => process.exit(1));
+  void stopEverything().then(() => process.exit(1));
 });
 let shuttingDown = false;
 function shutdown(signal: string): void {
   if (shuttingDown) return;
   shuttingDown = true;
-  console.log(`\n${signal}: stopping api, worker and Temporal...`);
-  void group.stop().then(() => process.exit(0));
+  console.log(`\n${signal}: stopping api, worker, Temporal${database ? ' and PostgreSQL' : ''}...`);
+  void stopEverything().then(() => process.exit(0));
 }
 process.on('SIGINT', () => shutdown('SIGINT'));
 process.on('SIGTERM', () => shutdown('SIGTERM'));
 
+/** The URL without its password, for the console. */
+function shown(url: string): string {
+  const u = new URL(url);
+  if (u.password) u.password = '***';
+  return u.toString();
+}
+
 async function main(): Promise<void> {
   const config = loadConfig();
-  // PostgreSQL first: it is the dependency most often missing, and checking it is instant.
-  step('Preparing PostgreSQL');
-  if (await createDatabaseIfMissing(config.DATABASE_URL)) step('  created the database');
-  const applied = await migrate(config.DATABASE_URL);
+  // PostgreSQL first: it is the dependency most often missing, and checking it is quick.
+  let databaseUrl = config.DATABASE_URL;
+  if (databaseUrl) {
+    step(`Using the PostgreSQL at ${shown(databaseUrl)} (DATABASE_URL is set)`);
+  } else {
+    const dataDir = path.join(DATA_DIR, 'postgres');
+    const logFile = path.join(DATA_DIR, 'postgres.log');
+    step(`Starting the embedded PostgreSQL (DATABASE_URL is unset): data in ${rel(dataDir)}, its log in ${rel(logFile)}`);
+    database = startEmbeddedPostgres({ dataDir, logFile, detached: true, say: (line) => step(`  ${line}`) });
+    const db = await database;
+    databaseUrl = db.databaseUrl('orders');
+    step(`  PostgreSQL listening on 127.0.0.1:${db.port} (user postgres, password in ${rel(dataDir)}.password)`);
+  }
+  if (await createDatabaseIfMissing(databaseUrl)) step('  created the database');
+  const applied = await migrate(databaseUrl);
   step(`  ${applied.length ? `applied migrations ${applied.join(', ')}` : 'schema up to date'}`);
-  const pool = createPool(config.DATABASE_URL, 1);
+  const pool = createPool(databaseUrl, 1);
   const seeded = await seedCatalogueIfEmpty(pool);
+  // Orders an earlier run accepted and did not finish: their workflows live on in
+  // Temporal and carry on as soon as the worker polls again.
+  const unfinished = (
+    await pool.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM orders WHERE status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')",
+    )
+  ).rows[0]!.n;
   await pool.end();
   if (seeded) step(`  seeded the catalogue with ${seeded} products`);
 
@@ -52,20 +97,34 @@ async function main(): Promise<void> {
   } else {
     step('Locating the Temporal CLI');
     const cli = ensureTool(TEMPORAL_CLI, (line) => step(line));
-    step('Starting the Temporal dev server (workflows persist in .data/temporal.db)');
+    const logFile = path.join(DATA_DIR, 'temporal.log');
+    step(`Starting the Temporal dev server (workflows persist in .data/temporal.db; its own output goes to ${rel(logFile)})`);
     const server = await startDevServer({
       cli,
       port: 7233,
       uiPort: 8233,
-      dbFile: path.join(PROJECT_ROOT, '.data', 'temporal.db'),
-      stdio: 'pipe',
+      dbFile: path.join(DATA_DIR, 'temporal.db'),
+      logFile,
     });
     group.adopt('temporal', server.child);
     temporalAddress = server.address;
     uiUrl = server.uiUrl ?? uiUrl;
   }
 
-  const env = { ...process.env, TEMPORAL_ADDRESS: temporalAddress, TEMPORAL_UI_URL: uiUrl };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DATABASE_URL: databaseUrl,
+    TEMPORAL_ADDRESS: temporalAddress,
+    TEMPORAL_UI_URL: uiUrl,
+    // The children's stdout is our pipe, so they cannot see the terminal themselves.
+    ...(process.stdout.isTTY && !process.env.LOG_PRETTY ? { LOG_PRETTY: '1' } : {}),
+  };
+  // `||`, not `??`: an empty value means unset, as loadConfig() treats it.
+  for (const [name, ms] of Object.entries(DEMO_LATENCIES)) env[name] = process.env[name] || ms;
+  step(
+    `Simulated services: inventory ${env.INVENTORY_LATENCY_MS} ms, payment ${env.PAYMENT_LATENCY_MS} ms, ` +
+      `notification ${env.NOTIFY_LATENCY_MS} ms (INVENTORY_LATENCY_MS, PAYMENT_LATENCY_MS, NOTIFY_LATENCY_MS)`,
+  );
   const tsx = ['--import', 'tsx'];
   step('Starting the worker (bundles the workflow code, a few seconds)');
   group.spawn('worker', process.execPath, [...tsx, path.join(PROJECT_ROOT, 'worker', 'main.ts')], env);
@@ -83,6 +142,9 @@ async function main(): Promise<void> {
       `  API          http://127.0.0.1:${config.PORT}/api/products   (orders: POST /api/orders)`,
       `  Temporal UI  ${uiUrl}`,
       `  Metrics      http://127.0.0.1:${config.PORT}/metrics`,
+      unfinished
+        ? `Found ${unfinished} unfinished order${unfinished === 1 ? '' : 's'} from an earlier run; ${unfinished === 1 ? 'it is' : 'they are'} resuming now.`
+        : 'No unfinished orders from earlier runs.',
       'Try:',
       `  curl -s -XPOST localhost:${config.PORT}/api/orders -H 'content-type: application/json' \\`,
       `    -d '{"customerId":"c-1","items":[{"productId":"sku-1","quantity":2}]}'`,
@@ -94,7 +156,10 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   const expected =
-    err instanceof ConfigError || err instanceof DatabaseUnreachableError || err instanceof TemporalUnreachableError;
+    err instanceof ConfigError ||
+    err instanceof DatabaseUnreachableError ||
+    err instanceof EmbeddedPostgresError ||
+    err instanceof TemporalUnreachableError;
   console.error(expected ? `\n${(err as Error).message}` : err);
-  void group.stop().then(() => process.exit(1));
+  void stopEverything().then(() => process.exit(1));
 });

@@ -1,5 +1,5 @@
 import { NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
-import { ConfigError, loadConfig } from '../lib/config';
+import { ConfigError, loadConfig, requireDatabaseUrl } from '../lib/config';
 import { DatabaseUnreachableError, createDatabaseIfMissing, migrate } from '../lib/db/migrate';
 import { createPool } from '../lib/db/pool';
 import { createLogger } from '../lib/logger';
@@ -14,6 +14,7 @@ import { orderWorkerOptions } from './options';
  */
 async function main(): Promise<void> {
   const config = loadConfig();
+  const databaseUrl = requireDatabaseUrl(config, 'npm run worker');
   const logger = createLogger('worker', config.LOG_LEVEL);
   Runtime.install({
     logger: {
@@ -27,9 +28,9 @@ async function main(): Promise<void> {
     telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) } },
   });
 
-  await createDatabaseIfMissing(config.DATABASE_URL);
-  await migrate(config.DATABASE_URL);
-  const pool = createPool(config.DATABASE_URL, config.PG_POOL_SIZE);
+  await createDatabaseIfMissing(databaseUrl);
+  await migrate(databaseUrl);
+  const pool = createPool(databaseUrl, config.PG_POOL_SIZE);
 
   const target = { address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE };
   const client = await connectClient(target);

@@ -1,5 +1,5 @@
 import { createActivities } from '../../activities';
-import { loadConfig } from '../../lib/config';
+import { loadConfig, requireDatabaseUrl } from '../../lib/config';
 import { createPool } from '../../lib/db/pool';
 import { createLogger } from '../../lib/logger';
 import { simulatedServices } from '../../worker/options';
@@ -27,7 +27,7 @@ export function closeOnSigterm(...steps: Array<() => Promise<unknown>>): void {
  */
 export function baselineRuntime(component: string) {
   const config = loadConfig();
-  const pool = createPool(config.DATABASE_URL, config.PG_POOL_SIZE);
+  const pool = createPool(requireDatabaseUrl(config, 'a benchmark design'), config.PG_POOL_SIZE);
   const domain = createActivities(pool, simulatedServices(config));
   return { config, pool, domain, logger: createLogger(component, config.LOG_LEVEL) };
 }

@@ -2,7 +2,7 @@ import { Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createApp } from '../../api/app';
 import { temporalOrderWorkflows } from '../../api/orders/workflow-gateway';
-import { loadConfig } from '../../lib/config';
+import { loadConfig, requireDatabaseUrl } from '../../lib/config';
 import { createPool } from '../../lib/db/pool';
 import { createLogger } from '../../lib/logger';
 import { orderWorkerOptions } from '../../worker/options';
@@ -16,7 +16,7 @@ import { runProcess } from './runtime';
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger('bench-temporal-combined', config.LOG_LEVEL);
-  const pool = createPool(config.DATABASE_URL, config.PG_POOL_SIZE);
+  const pool = createPool(requireDatabaseUrl(config, 'a benchmark design'), config.PG_POOL_SIZE);
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const worker = await Worker.create({ connection, ...orderWorkerOptions(config, pool) });
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });

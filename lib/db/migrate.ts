@@ -13,8 +13,8 @@ function describeUnreachable(url: string, err: unknown): DatabaseUnreachableErro
   const reason = err instanceof Error ? err.message : String(err);
   return new DatabaseUnreachableError(
     `PostgreSQL is not reachable at ${u.hostname}:${u.port || 5432} (${reason}).\n` +
-      `Start it, e.g. \`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\` ` +
-      `or \`docker compose up -d postgres\`, or point DATABASE_URL at a running server.`,
+      `Start that server (e.g. \`docker compose up -d postgres\`) or point DATABASE_URL at a running one; ` +
+      `or unset DATABASE_URL and use \`npm start\`, which runs an embedded PostgreSQL.`,
   );
 }
 

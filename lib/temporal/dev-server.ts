@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { ORDER_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 import { stopChild } from '../child-process';
@@ -19,6 +19,8 @@ export interface DevServerOptions {
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
   /** Where the server's own output goes; inherited by default. */
   stdio?: 'inherit' | 'ignore' | 'pipe';
+  /** Append the server's output to this file instead (overrides `stdio`). */
+  logFile?: string;
 }
 
 export interface DevServer {
@@ -54,11 +56,22 @@ export function devServerArgs(opts: DevServerOptions): string[] {
 /** Starts the dev server and resolves once it answers gRPC calls. */
 export async function startDevServer(opts: DevServerOptions, readyTimeoutMs = 60_000): Promise<DevServer> {
   if (opts.dbFile) mkdirSync(path.dirname(opts.dbFile), { recursive: true });
-  const child = spawn(opts.cli, devServerArgs(opts), { stdio: ['ignore', opts.stdio ?? 'inherit', opts.stdio ?? 'inherit'] });
+  let out: 'inherit' | 'ignore' | 'pipe' | number = opts.stdio ?? 'inherit';
+  if (opts.logFile) {
+    mkdirSync(path.dirname(opts.logFile), { recursive: true });
+    out = openSync(opts.logFile, 'a');
+  }
+  const child = spawn(opts.cli, devServerArgs(opts), { stdio: ['ignore', out, out] });
+  if (typeof out === 'number') closeSync(out); // the child has its own copy
   const address = `${opts.ip ?? '127.0.0.1'}:${opts.port}`;
   const exited = new Promise<never>((_, reject) => {
     child.once('exit', (code, signal) =>
-      reject(new Error(`temporal server start-dev exited early (code ${code}, signal ${signal}); is port ${opts.port} free?`)),
+      reject(
+        new Error(
+          `temporal server start-dev exited early (code ${code}, signal ${signal}); is port ${opts.port} free?` +
+            (opts.logFile ? ` Its output is in ${opts.logFile}.` : ''),
+        ),
+      ),
     );
     child.once('error', reject);
   });

@@ -16,9 +16,9 @@ declare module 'vitest' {
   }
 }
 
-/** The suite's own database, next to whatever DATABASE_URL names, dropped and recreated per run. */
-export function testDatabaseUrl(): string {
-  const url = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/orders');
+/** The suite's own database next to the server's `base` database (`orders` -> `orders_test`), dropped and recreated per run. */
+export function testDatabaseUrl(base: string): string {
+  const url = new URL(base);
   url.pathname = `/${decodeURIComponent(url.pathname.slice(1)) || 'orders'}_test`;
   return url.toString();
 }

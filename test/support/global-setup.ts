@@ -1,8 +1,10 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../lib/db/embedded';
 import { migrate } from '../../lib/db/migrate';
 import { freePort } from '../../lib/free-port';
 import { PROJECT_ROOT } from '../../lib/paths';
@@ -23,8 +25,8 @@ async function recreateDatabase(url: string): Promise<void> {
   } catch (err) {
     throw new Error(
       `The tests need PostgreSQL at ${admin.host} and could not connect (${(err as Error).message}).\n` +
-        `Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n` +
-        `or point DATABASE_URL at a running server (the suite uses <database>_test next to it).`,
+        `DATABASE_URL is set, so the suite uses that server (its <database>_test); start it,\n` +
+        `or unset DATABASE_URL and the suite runs its own throw-away PostgreSQL.`,
     );
   }
   try {
@@ -36,13 +38,77 @@ async function recreateDatabase(url: string): Promise<void> {
 }
 
 let server: DevServer | undefined;
+let database: EmbeddedPostgres | undefined;
+/** Stops the suite's own PostgreSQL and deletes its cluster; nothing to do for a DATABASE_URL server. */
+let stopDatabase = async (): Promise<void> => undefined;
+const TMP_PREFIX = 'order-saga-test-pg-';
+
+/**
+ * Throw-away clusters of earlier runs that were killed before their teardown:
+ * the pid in the name is the vitest process that made it.
+ */
+function removeAbandonedClusters(): void {
+  for (const name of readdirSync(os.tmpdir())) {
+    const pid = Number(name.slice(TMP_PREFIX.length).split('-')[0]);
+    if (!name.startsWith(TMP_PREFIX) || !Number.isInteger(pid) || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch {
+      rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
+    }
+  }
+}
+
+/**
+ * With DATABASE_URL set, the suite's database lives next to it. Without, the
+ * suite runs its own PostgreSQL on a throw-away cluster in the temp directory
+ * (removed at teardown), as a fresh machine with no PostgreSQL would.
+ */
+async function suiteDatabase(): Promise<string> {
+  if (process.env.DATABASE_URL) return testDatabaseUrl(process.env.DATABASE_URL);
+  removeAbandonedClusters();
+  const dir = mkdtempSync(path.join(os.tmpdir(), `${TMP_PREFIX}${process.pid}-`));
+  // mkdtemp makes it 0700; run as root, PostgreSQL runs as another user who must enter it.
+  chmodSync(dir, 0o755);
+  const removeDir = () => rmSync(dir, { recursive: true, force: true });
+  // Last resort when the run ends without teardown (a setup error, a Ctrl-C):
+  // no server and no directory left behind.
+  process.once('exit', () => {
+    if (database?.child.exitCode === null) database.child.kill('SIGKILL');
+    removeDir();
+  });
+  say(`DATABASE_URL is unset: starting a throw-away embedded PostgreSQL in ${dir}`);
+  database = await startEmbeddedPostgres({
+    dataDir: path.join(dir, 'data'),
+    logFile: path.join(dir, 'postgres.log'),
+    ephemeral: true,
+    say: (line) => say(`  ${line}`),
+  });
+  stopDatabase = async () => {
+    await database?.stop();
+    removeDir();
+  };
+  say(`  PostgreSQL on 127.0.0.1:${database.port}`);
+  return database.databaseUrl('orders_test');
+}
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  try {
+    return await setupSuite(project);
+  } catch (err) {
+    // Vitest runs no teardown for a setup that threw.
+    await server?.stop();
+    await stopDatabase();
+    throw err;
+  }
+}
+
+async function setupSuite(project: TestProject): Promise<() => Promise<void>> {
   say('checking the Temporal CLI and the time-skipping test server (installed into .tools/ on first run)');
   const temporalCliPath = ensureTool(TEMPORAL_CLI, say);
   const testServerPath = ensureTool(TEMPORAL_TEST_SERVER, say);
 
-  const databaseUrl = testDatabaseUrl();
+  const databaseUrl = await suiteDatabase();
   say(`recreating ${new URL(databaseUrl).pathname.slice(1)} and applying migrations`);
   await recreateDatabase(databaseUrl);
   await migrate(databaseUrl);
@@ -67,6 +133,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   });
   return async () => {
     await server?.stop();
+    await stopDatabase();
   };
 }
 
