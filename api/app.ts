@@ -6,6 +6,7 @@ import { errorHandler, notFoundRoute } from './errors';
 import { createMetrics } from './metrics';
 import { OrderService } from './orders/order-service';
 import type { OrderWorkflows } from './orders/workflow-gateway';
+import { docsRoutes } from './routes/docs';
 import { healthRoutes } from './routes/health';
 import { orderRoutes } from './routes/orders';
 import { productRoutes } from './routes/products';
@@ -32,6 +33,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(metrics.middleware);
   app.use(express.json({ limit: '64kb' }));
   app.use(healthRoutes(deps.pool, deps.workflows, metrics));
+  app.use(docsRoutes());
   app.use('/api/products', productRoutes(deps.pool, requireKey));
   app.use(
     '/api/orders',

@@ -18,7 +18,8 @@ export const notFoundRoute: RequestHandler = (req, _res, next) => {
 };
 
 /**
- * Turns every error into DESIGN.md's `{"error": {code, message, details}}`.
+ * Turns every error into the envelope the HTTP API promises (README.md, api/openapi.ts):
+ * `{"error": {code, message, details}}`.
  * Unexpected errors are logged with their stack and answered with a bare 500:
  * a stack trace never reaches the client.
  */

@@ -12,7 +12,7 @@ const id = z
 export const productIdParam = id;
 
 export const productBody = z.strictObject({
-  name: z.string().trim().min(1).max(200),
+  name: z.string().trim().min(1).max(200).meta({ description: 'Trimmed before the length check: blank names are rejected.' }),
   priceCents: z.number().int().min(0).max(100_000_000),
   stock: z.number().int().min(0).max(1_000_000_000),
 });
@@ -25,7 +25,9 @@ export const createOrderBody = z.strictObject({
     .max(50)
     .refine((items) => new Set(items.map((i) => i.productId)).size === items.length, {
       message: 'each productId may appear once; put the total in quantity',
-    }),
+    })
+    // JSON Schema cannot say "unique by productId", so the document says it in words.
+    .meta({ description: 'Each productId may appear once; put the total in quantity.' }),
   paymentMethod: z
     .string()
     .regex(/^pm_[A-Za-z0-9_]{1,60}$/, 'a payment method id such as "pm_card_visa"')

@@ -65,7 +65,7 @@ export interface Violations {
   stockLostOrCreated: number;
   doubleCharges: number;
   neverTerminal: number;
-  /** Not one of DESIGN.md's four, reported beside them: money kept for an order that did not complete, or missing for one that did. */
+  /** Not one of the four invariants `countViolations` sums, reported beside them: money kept for an order that did not complete, or missing for one that did. */
   moneyMismatch: number;
   /** A confirmation sent for an order that did not complete. */
   confirmedNotCompleted: number;
@@ -74,7 +74,7 @@ export interface Violations {
 }
 
 /**
- * DESIGN.md's invariants, checked per order and per product after a run.
+ * The saga's invariants (docs/benchmarks.md, failure mix), checked per order and per product after a run.
  * An order "holds stock" while it has a RESERVED (held) or COMMITTED (taken off
  * the shelf on completion) reservation, i.e. one that was not released.
  */
@@ -119,7 +119,10 @@ export async function findViolations(pool: Pool): Promise<Violations> {
   };
 }
 
-/** The four kinds DESIGN.md names, summed: the `violations` figure of the report. */
+/**
+ * The four invariants (charged without stock, stock lost or created, double charge,
+ * never terminal), summed: the `violations` figure of the report.
+ */
 export function countViolations(v: Violations): number {
   return v.chargedWithoutStock + v.stockLostOrCreated + v.doubleCharges + v.neverTerminal;
 }

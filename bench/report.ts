@@ -1,6 +1,6 @@
 import type { DesignKey } from './designs';
 
-/** DESIGN.md's per-design figures (`M`), plus what we add beside them. */
+/** The figures compared per design (docs/benchmarks.md, "How it measures"), plus peak memory and CPU per order. */
 export interface DesignMetrics {
   acceptP50Ms: number;
   acceptP99Ms: number;

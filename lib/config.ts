@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /**
  * Every environment variable the service reads, validated once at start-up.
- * Names and defaults are fixed by DESIGN.md; a bad value stops the process with
+ * Names and defaults are those of the configuration table in README.md; a bad value stops the process with
  * one readable line per problem instead of failing later in a request.
  */
 const rate = z.coerce.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1');
@@ -31,7 +31,7 @@ const schema = z.object({
     .string()
     .optional()
     .transform((v) => (v ?? '').split(',').map((k) => k.trim()).filter((k) => k.length > 0)),
-  // Not in DESIGN.md's table, ours to choose: how long the payment step may keep
+  // Not one of the original variables, so name and default are ours: how long the payment step may keep
   // retrying a failing provider before the order fails with PAYMENT_UNAVAILABLE.
   // The API passes it into each workflow, so it is fixed per order at start.
   PAYMENT_BUDGET_MS: millis.min(1000).default(120_000),

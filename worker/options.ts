@@ -41,7 +41,7 @@ export function orderWorkerOptions(config: Config, pool: Pool): Omit<WorkerOptio
   };
 }
 
-/** Simulated downstream services, from DESIGN.md's *_LATENCY_MS and *_FAILURE_RATE. */
+/** Simulated downstream services, set by the *_LATENCY_MS and *_FAILURE_RATE variables (configuration table in README.md). */
 export function simulatedServices(config: Config) {
   return {
     inventory: { latencyMs: config.INVENTORY_LATENCY_MS, failureRate: 0 },

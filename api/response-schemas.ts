@@ -1,0 +1,80 @@
+import { z } from 'zod';
+import { FAILURE_REASONS, ORDER_STATUSES } from '../workflows/types';
+import { productBody, productIdParam } from './schemas';
+
+/**
+ * What the API answers, as zod schemas. They exist for the OpenAPI document
+ * (api/openapi.ts) and for the contract test that parses real answers with them;
+ * the routes do not parse their own output at run time. Objects are strict so
+ * that a field added to an answer without being documented fails that test.
+ * `.meta({ id })` names a schema in the document's components, referenced by $ref.
+ */
+
+const cents = z.number().int().min(0);
+const timestamp = z.iso.datetime({ offset: true });
+
+export const orderStatus = z.enum(ORDER_STATUSES).meta({ id: 'OrderStatus' });
+
+export const errorEnvelope = z.strictObject({
+  error: z.strictObject({
+    code: z.string().meta({ description: 'Stable machine-readable code; each response names the codes it can carry.' }),
+    message: z.string().meta({ description: 'Human-readable explanation.' }),
+    details: z.unknown().optional().meta({
+      description: 'Code-specific context, e.g. VALIDATION_FAILED lists `[{path, message}]`, UNKNOWN_PRODUCT `{productIds}`.',
+    }),
+  }),
+}).meta({ id: 'Error' });
+
+export const product = z.strictObject({ id: productIdParam, ...productBody.shape }).meta({ id: 'Product' });
+
+export const productList = z.strictObject({ products: z.array(product) });
+
+export const orderLinks = z.strictObject({
+  self: z.string().meta({ example: '/api/orders/6d1c0a4e-2b7f-4f39-9a51-0c1f7e0b9a11' }),
+  cancel: z.string(),
+  retry: z.string(),
+  temporalUi: z.string().meta({ description: "The workflow's page in the Temporal Web UI (TEMPORAL_UI_URL)." }),
+}).meta({ id: 'OrderLinks' });
+
+export const orderView = z.strictObject({
+  orderId: z.uuid(),
+  customerId: z.string(),
+  items: z.array(
+    z.strictObject({
+      productId: z.string(),
+      quantity: z.number().int().min(1),
+      priceCents: cents.meta({ description: 'Unit price copied from the catalogue when the order was accepted.' }),
+    }),
+  ),
+  amountCents: cents,
+  status: orderStatus,
+  failureReason: z.enum(FAILURE_REASONS).nullable(),
+  payment: z.strictObject({ chargedCents: cents, refundedCents: cents }),
+  notifications: z.array(z.strictObject({ type: z.string().meta({ example: 'order_confirmed' }), sentAt: timestamp })),
+  createdAt: timestamp,
+  updatedAt: timestamp,
+  links: orderLinks,
+}).meta({ id: 'Order' });
+
+export const orderList = z.strictObject({ orders: z.array(orderView) });
+
+export const placedOrder = z.strictObject({ orderId: z.uuid(), status: orderStatus, links: orderLinks }).meta({ id: 'PlacedOrder' });
+
+export const cancelledOrder = z.strictObject({ orderId: z.uuid(), status: orderStatus });
+
+export const retriedOrder = z.strictObject({
+  orderId: z.uuid(),
+  status: orderStatus,
+  attempt: z.number().int().min(2).meta({ description: 'The run number this retry started.' }),
+  links: orderLinks,
+});
+
+export const health = z.strictObject({ status: z.literal('ok') });
+
+export const readiness = z.strictObject({
+  status: z.enum(['ready', 'not ready']),
+  checks: z.strictObject({
+    postgres: z.string().meta({ description: '"ok" or "unavailable: <reason>"' }),
+    temporal: z.string().meta({ description: '"ok" or "unavailable: <reason>"' }),
+  }),
+});

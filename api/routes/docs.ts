@@ -1,0 +1,54 @@
+import path from 'node:path';
+import express, { Router } from 'express';
+import { openApiDocument } from '../openapi';
+
+// swagger-ui-dist's main module loads its 1.7 MB browser bundle into Node; we only need its folder.
+const SWAGGER_UI_DIR = path.dirname(require.resolve('swagger-ui-dist/package.json'));
+
+/** The only files of swagger-ui-dist the page uses; its index.html would load a demo API from the internet. */
+const ASSETS = new Set(['/swagger-ui.css', '/swagger-ui-bundle.js', '/favicon-32x32.png', '/favicon-16x16.png']);
+
+/*
+ * validatorUrl: null keeps Swagger UI from sending the document to validator.swagger.io;
+ * the page then needs nothing but this server, so it works offline.
+ */
+const PAGE = `<!DOCTYPE html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8">
+    <title>Order saga service: HTTP API</title>
+    <link rel="stylesheet" href="/docs/swagger-ui.css">
+    <link rel="icon" type="image/png" href="/docs/favicon-32x32.png" sizes="32x32">
+    <link rel="icon" type="image/png" href="/docs/favicon-16x16.png" sizes="16x16">
+    <style>body { margin: 0; background: #fafafa; }</style>
+  </head>
+  <body>
+    <div id="swagger-ui"></div>
+    <script src="/docs/swagger-ui-bundle.js"></script>
+    <script>
+      window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui', validatorUrl: null, deepLinking: true });
+    </script>
+  </body>
+</html>
+`;
+
+/** GET /openapi.json (the contract, api/openapi.ts) and GET /docs (Swagger UI on it, served from node_modules). */
+export function docsRoutes(): Router {
+  const router = Router();
+  const assets = express.static(SWAGGER_UI_DIR, { index: false, fallthrough: true, maxAge: '1h' });
+
+  router.get('/openapi.json', (_req, res) => {
+    res.json(openApiDocument());
+  });
+
+  router.get('/docs', (_req, res) => {
+    res.type('html').send(PAGE);
+  });
+
+  router.use('/docs', (req, res, next) => {
+    if (!ASSETS.has(req.path)) return next();
+    assets(req, res, next);
+  });
+
+  return router;
+}
