@@ -5,6 +5,7 @@ import { DatabaseUnreachableError, createDatabaseIfMissing, migrate } from '../l
 import { createPool } from '../lib/db/pool';
 import { createLogger } from '../lib/logger';
 import { createApp } from './app';
+import { scheduleStartRedrive } from './orders/start-redrive';
 import { temporalOrderWorkflows } from './orders/workflow-gateway';
 
 /**
@@ -23,9 +24,10 @@ async function main(): Promise<void> {
   const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS });
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
 
+  const workflows = temporalOrderWorkflows(client, config.TEMPORAL_TASK_QUEUE);
   const app = createApp({
     pool,
-    workflows: temporalOrderWorkflows(client, config.TEMPORAL_TASK_QUEUE),
+    workflows,
     logger,
     apiKeys: config.API_KEYS,
     temporalUiUrl: config.TEMPORAL_UI_URL,
@@ -39,12 +41,15 @@ async function main(): Promise<void> {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
   logger.info({ port }, `API listening on http://127.0.0.1:${port}`);
+  // Starts the sagas of orders whose start this or another API process left unconfirmed.
+  const redrive = scheduleStartRedrive(pool, workflows, config.PAYMENT_BUDGET_MS, logger);
 
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'API stopping');
+    redrive.stop();
     server.close(async () => {
       await pool.end();
       await connection.close();

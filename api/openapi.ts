@@ -135,14 +135,21 @@ function buildDocument() {
         },
         400: error('VALIDATION_FAILED', ' (body or Idempotency-Key header) or INVALID_JSON.'),
         401: unauthorized,
-        409: error('CONFLICT', ': a concurrent request with the same Idempotency-Key failed; retry.'),
+        409: error(
+          'REQUEST_IN_PROGRESS',
+          ': an earlier request with the same Idempotency-Key is still starting this order (`details.orderId`); retry in a moment.',
+        ),
         422: error(
           'UNKNOWN_PRODUCT',
           ' (`details.productIds`) or IDEMPOTENCY_KEY_REUSED (the key was used with a different body; `details.orderId`).',
         ),
         ...bodyErrors,
-        500: internal,
-        503: error('TEMPORAL_UNAVAILABLE', ': the workflow could not be started; nothing was recorded. Retry later.'),
+        500: error(
+          'INTERNAL',
+          ', or OUTCOME_UNKNOWN: the start could be neither confirmed nor withdrawn, so the order may go ahead ' +
+            '(`details.orderId`); look it up before placing it again.',
+        ),
+        503: error('TEMPORAL_UNAVAILABLE', ': the workflow could not be started and the order was withdrawn; no order exists and none will run. Retry later.'),
       },
     },
     {
@@ -184,9 +191,12 @@ function buildDocument() {
         202: { description: 'Cancellation accepted; `status` is the state it was accepted in.', content: json(cancelledOrder) },
         401: unauthorized,
         404: error('ORDER_NOT_FOUND', '.'),
-        409: error('NOT_CANCELLABLE', ': the order is already COMPLETED, FAILED or CANCELLED (`details.status`).'),
+        409: error(
+          'NOT_CANCELLABLE',
+          ': the order is already COMPLETED, FAILED or CANCELLED, or COMPENSATING: it is already being undone (`details.status`).',
+        ),
         500: internal,
-        503: error('TEMPORAL_UNAVAILABLE', ': the cancel could not be delivered. Retry later.'),
+        503: error('TEMPORAL_UNAVAILABLE', ': the workflow service did not confirm the cancel in time; it may still apply. Look the order up or retry the cancel.'),
       },
     },
     {
@@ -210,8 +220,8 @@ function buildDocument() {
           ': only FAILED + PAYMENT_UNAVAILABLE orders can be retried (`details.status`, `details.failureReason`); ' +
             'RETRY_IN_PROGRESS: the previous run is still closing, retry in a moment.',
         ),
-        500: internal,
-        503: error('TEMPORAL_UNAVAILABLE', '. Retry later.'),
+        500: error('INTERNAL', ', or OUTCOME_UNKNOWN: the new attempt could be neither confirmed nor withdrawn; look the order up.'),
+        503: error('TEMPORAL_UNAVAILABLE', ': the new attempt could not be started and was withdrawn; the order is FAILED as before. Retry later.'),
       },
     },
     {

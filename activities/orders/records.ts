@@ -223,8 +223,8 @@ async function loadOrders(db: Queryable, where: string, params: unknown[], limit
             COALESCE((SELECT json_agg(json_build_object('productId', i.product_id, 'quantity', i.quantity,
                                                         'priceCents', i.price_cents) ORDER BY i.product_id)
                       FROM order_items i WHERE i.order_id = o.id), '[]') AS items,
-            COALESCE((SELECT sum(p.charged_cents) FROM payments p WHERE p.order_id = o.id), 0) AS charged_cents,
-            COALESCE((SELECT sum(p.refunded_cents) FROM payments p WHERE p.order_id = o.id), 0) AS refunded_cents,
+            COALESCE((SELECT sum(p.charged_cents) FROM payments p WHERE p.order_id = o.id), 0)::bigint AS charged_cents,
+            COALESCE((SELECT sum(p.refunded_cents) FROM payments p WHERE p.order_id = o.id), 0)::bigint AS refunded_cents,
             COALESCE((SELECT json_agg(json_build_object('type', n.type, 'sentAt', n.sent_at) ORDER BY n.sent_at)
                       FROM notifications n WHERE n.order_id = o.id), '[]') AS notifications
      FROM orders o ${where}

@@ -53,6 +53,9 @@ export function requestHash(body: CreateOrderBody): string {
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
 }
 
+/** Longer than a start's deadline plus a withdrawal: how long a twin request waits for the first one's outcome. */
+const TWIN_WAIT_MS = 10_000;
+
 /** How long withdrawStart keeps trying when PostgreSQL fails it, before admitting the outcome is unknown. */
 const WITHDRAW_RETRY_DELAYS_MS = [100, 400, 1_000, 2_000];
 
@@ -94,7 +97,7 @@ export class OrderService {
     if (!(await inTransaction(this.pool, (tx) => insertOrder(tx, input, 'STARTING')))) {
       // A twin request with the same key inserted first: answer from its row.
       const twin = await findOrderIdentity(this.pool, orderId);
-      if (!twin) throw requestInProgress(orderId);
+      if (!twin) throw unavailable(new TemporalUnavailableError('the twin request withdrew the order'));
       return this.replay(twin, hash);
     }
     await this.startOrWithdraw(input, (err) => unavailable(err));
@@ -207,8 +210,13 @@ export class OrderService {
     );
   }
 
-  /** An earlier request with the same key: the same order if the body matches. */
-  private replay(existing: OrderIdentity, hash: string): PlacedOrder {
+  /**
+   * An earlier request with the same key: the same order if the body matches.
+   * While that request is still starting the order, its outcome is not known
+   * yet; this waits for it (the start answers within its deadline) rather than
+   * say "accepted" for an order that may still be withdrawn.
+   */
+  private async replay(existing: OrderIdentity, hash: string): Promise<PlacedOrder> {
     if (existing.requestHash !== hash) {
       throw new HttpError(
         422,
@@ -217,9 +225,16 @@ export class OrderService {
         { orderId: existing.orderId },
       );
     }
-    // The first request is still starting it and may yet withdraw it: "accepted" would be premature.
-    if (existing.startState === 'STARTING' && existing.attempt === 1) throw requestInProgress(existing.orderId);
-    return { orderId: existing.orderId, status: existing.status, replayed: true };
+    let current: OrderIdentity | null = existing;
+    const deadline = Date.now() + TWIN_WAIT_MS;
+    while (current.startState === 'STARTING' && current.attempt === 1) {
+      if (Date.now() > deadline) throw requestInProgress(existing.orderId);
+      await new Promise((r) => setTimeout(r, 50));
+      current = await findOrderIdentity(this.pool, existing.orderId);
+      // The first request withdrew it: Temporal refused it a moment ago, and no order exists.
+      if (!current) throw unavailable(new TemporalUnavailableError('the earlier request withdrew the order'));
+    }
+    return { orderId: current.orderId, status: current.status, replayed: true };
   }
 
   private async identityOr404(orderId: string): Promise<OrderIdentity> {

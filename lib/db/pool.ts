@@ -8,8 +8,24 @@ export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
 export type Queryable = pg.Pool | pg.PoolClient;
 
+/**
+ * Server-side limits on every connection of our pools. Our statements take
+ * milliseconds; one that runs for seconds is waiting on a lock held by a stuck
+ * peer, and an activity abandoned by its worker (timed out, cancelled) must not
+ * keep a connection and its locks for longer than this. No transaction of ours
+ * waits on a network call, so an idle one is a leak.
+ */
+export const STATEMENT_TIMEOUT_MS = 10_000;
+export const IDLE_IN_TRANSACTION_TIMEOUT_MS = 15_000;
+
 export function createPool(connectionString: string, max = 10): pg.Pool {
-  const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 5_000 });
+  const pool = new pg.Pool({
+    connectionString,
+    max,
+    connectionTimeoutMillis: 5_000,
+    statement_timeout: STATEMENT_TIMEOUT_MS,
+    idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_TIMEOUT_MS,
+  });
   // An idle client losing its connection must not crash the process; the pool
   // drops it and the next query opens a new one.
   pool.on('error', () => undefined);

@@ -3,7 +3,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities, type OrderActivities } from '../../activities';
-import { getOrder } from '../../activities/orders/records';
+import { OrderStateConflictError, getOrder } from '../../activities/orders/records';
 import type { Pool } from '../../lib/db/pool';
 import { ErrorType, type OrderInput, type OrderRef } from '../../workflows/types';
 import { freshProduct, stockOf, testPool } from '../support/db';
@@ -138,11 +138,11 @@ describe('payments', () => {
     expect(await charged(ref.orderId)).toEqual({ chargedCents: 450, refundedCents: 450 });
   });
 
-  it('a refund that runs before the charge voids it: the late charge takes nothing', async () => {
+  it('a refund that runs before the charge cancels the payment: the late charge is refused and takes nothing', async () => {
     const p = await freshProduct(pool);
     const { ref } = await newOrder([{ productId: p.id, quantity: 1, priceCents: 450 }]);
     await run(acts.refundPayment, ref);
-    await run(acts.chargePayment, ref);
+    expect(await failureType(run(acts.chargePayment, ref))).toBe(ErrorType.PaymentCanceled);
     expect(await charged(ref.orderId)).toEqual({ chargedCents: 0, refundedCents: 0 });
   });
 
@@ -158,6 +158,8 @@ describe('payments', () => {
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect((err as ApplicationFailure).type).toBe(ErrorType.ProviderUnavailable);
     expect((err as ApplicationFailure).nonRetryable).toBe(false);
+    // The call's duration travels with the failure: the saga counts it against the budget.
+    expect((err as ApplicationFailure).details?.[0]).toEqual({ callMs: expect.any(Number) });
     expect(await charged(ref.orderId)).toEqual({ chargedCents: 0, refundedCents: 0 });
   });
 });
@@ -172,12 +174,24 @@ describe('notifications and status', () => {
     expect(view!.notifications.map((n) => n.type)).toEqual(['order_confirmed']);
   });
 
-  it('status writes are guarded by attempt: a late activity of attempt 1 cannot touch attempt 2', async () => {
+  it('status writes are guarded by attempt: a late activity of attempt 1 cannot touch attempt 2, and says so', async () => {
     const p = await freshProduct(pool);
     const { input, ref } = await newOrder([{ productId: p.id, quantity: 1, priceCents: 100 }]);
     await run(acts.recordOrder, { ...input, attempt: 2 });
-    await run(acts.markCompensating, ref); // attempt 1
+    await expect(run(acts.markCompensating, ref)).rejects.toBeInstanceOf(OrderStateConflictError); // attempt 1
     expect((await getOrder(pool, ref.orderId))!).toMatchObject({ status: 'PENDING', attempt: 2 });
+  });
+
+  it('a status write the order is not ready for throws instead of passing silently; a repeat is fine', async () => {
+    const p = await freshProduct(pool);
+    const { ref } = await newOrder([{ productId: p.id, quantity: 1, priceCents: 100 }]);
+    await expect(run(acts.completeOrder, ref)).rejects.toThrow(/expected PAID to move to COMPLETED, found PENDING/);
+    await run(acts.markCompensating, ref);
+    await run(acts.markCompensating, ref);
+    await run(acts.finishOrder, ref, 'CANCELLED', 'CANCELLED_BY_CUSTOMER');
+    await run(acts.finishOrder, ref, 'CANCELLED', 'CANCELLED_BY_CUSTOMER');
+    await expect(run(acts.finishOrder, ref, 'FAILED', 'OUT_OF_STOCK')).rejects.toBeInstanceOf(OrderStateConflictError);
+    expect(await getOrder(pool, ref.orderId)).toMatchObject({ status: 'CANCELLED', failureReason: 'CANCELLED_BY_CUSTOMER' });
   });
 
   it('walks PENDING -> COMPENSATING -> FAILED with a reason', async () => {

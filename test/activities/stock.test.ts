@@ -164,7 +164,8 @@ describe('on-hand and reserved stock', () => {
     const p = await freshProduct(pool, { stock: 10 });
     const ref = await newOrder(p.id, 4);
     await run(acts.reserveInventory, ref);
-    await run(acts.completeOrder, ref); // still RESERVED: the transition does not happen
+    // Still RESERVED: the transition refuses, loudly, and the transaction takes nothing.
+    await expect(run(acts.completeOrder, ref)).rejects.toThrow(/expected PAID to move to COMPLETED/);
     expect(await stateOf(p.id)).toEqual({ onHand: 10, reserved: 4, stock: 6 });
     expect(await reservationStatus(ref)).toBe('RESERVED');
   });

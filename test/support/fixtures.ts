@@ -1,18 +1,26 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { inject } from 'vitest';
 import { workflowIdFor } from '../../workflows/types';
 
-export const HISTORIES_DIR = path.resolve(__dirname, '..', 'fixtures', 'histories');
+/** One folder per released version of the saga; each keeps the histories recorded with it. */
+export const HISTORIES_ROOT = path.resolve(__dirname, '..', 'fixtures', 'histories');
+/** The version being developed: package.json's. Recording writes here and nowhere else. */
+export const CURRENT_VERSION: string = (
+  JSON.parse(readFileSync(path.resolve(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }
+).version;
+export const CURRENT_HISTORIES_DIR = path.join(HISTORIES_ROOT, CURRENT_VERSION);
 
 /**
  * With RECORD_FIXTURES=1 (`npm run fixtures:record`), saves the closed workflow's
- * history under test/fixtures/histories/<name>.json for the replay test. It is
- * exported with `temporal workflow show --output json`, the same format the
- * Web UI downloads. Recording is opt-in so that a normal test run never
- * rewrites the fixtures it checks.
+ * history under test/fixtures/histories/<version>/<name>.json for the replay
+ * test, <version> being package.json's. It is exported with `temporal workflow
+ * show --output json`, the same format the Web UI downloads. Recording is opt-in
+ * so that a normal test run never rewrites the fixtures it checks, and it never
+ * touches another version's folder: the histories of released versions stay, so
+ * a change that would break runs still in flight cannot be re-recorded away.
  */
 export async function recordHistory(client: Client, orderId: string, name: string): Promise<void> {
   if (process.env.RECORD_FIXTURES !== '1') return;
@@ -24,6 +32,6 @@ export async function recordHistory(client: Client, orderId: string, name: strin
     ['workflow', 'show', '--workflow-id', workflowId, '--address', temporalAddress, '--output', 'json'],
     { encoding: 'utf8' },
   );
-  mkdirSync(HISTORIES_DIR, { recursive: true });
-  writeFileSync(path.join(HISTORIES_DIR, `${name}.json`), json.endsWith('\n') ? json : `${json}\n`);
+  mkdirSync(CURRENT_HISTORIES_DIR, { recursive: true });
+  writeFileSync(path.join(CURRENT_HISTORIES_DIR, `${name}.json`), json.endsWith('\n') ? json : `${json}\n`);
 }

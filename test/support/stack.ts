@@ -50,7 +50,11 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>,
   throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
 }
 
-export async function startStack(name: string, overrides: NodeJS.ProcessEnv = {}, opts: { worker?: boolean } = {}): Promise<Stack> {
+export async function startStack(
+  name: string,
+  overrides: NodeJS.ProcessEnv = {},
+  opts: { worker?: boolean; /** Settings for the API process only, e.g. a TEMPORAL_ADDRESS through a proxy. */ apiOverrides?: NodeJS.ProcessEnv } = {},
+): Promise<Stack> {
   const { databaseUrl, temporalAddress, workflowBundlePath } = inject('testEnv');
   const port = await freePort();
   const taskQueue = `${name}-${port}`;
@@ -63,12 +67,12 @@ export async function startStack(name: string, overrides: NodeJS.ProcessEnv = {}
     WORKFLOW_BUNDLE_PATH: workflowBundlePath,
     PORT: String(port),
     LOG_LEVEL: 'warn',
-    // Up to four stacks of two processes share PostgreSQL's 100 connections.
+    // Several stacks of two processes share the server's connections (the embedded one allows 200).
     PG_POOL_SIZE: '5',
     ...overrides,
   };
   let worker = opts.worker === false ? undefined : launch('worker', env);
-  const api = launch('api', env);
+  const api = launch('api', { ...env, ...opts.apiOverrides });
   const baseUrl = `http://127.0.0.1:${port}`;
   await waitFor(`the ${name} API`, async () => ((await fetch(`${baseUrl}/healthz`)).ok ? true : undefined), 60_000);
   return {

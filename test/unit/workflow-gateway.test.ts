@@ -1,12 +1,14 @@
-import type { Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
 import { TemporalUnavailableError, temporalOrderWorkflows } from '../../api/orders/workflow-gateway';
 import type { OrderInput } from '../../workflows/types';
 
 /**
- * How the API reads an ambiguous start: a deadline that expired while an
- * overloaded server may still have persisted the workflow. The Temporal client
- * is faked because the point is the gateway's decision, not the server.
+ * How the gateway reports a start: a clean start, an open run that got there
+ * first (with the attempt it runs, from its memo), or a server that did not
+ * answer in time. The Temporal client is faked because the point is the
+ * gateway's reading of the answers, not the server; what the API does with each
+ * answer is tested end to end in test/e2e/start-paths.e2e.test.ts.
  */
 
 const input: OrderInput = {
@@ -15,7 +17,7 @@ const input: OrderInput = {
   items: [{ productId: 'sku-1', quantity: 1, priceCents: 100 }],
   amountCents: 100,
   paymentMethod: 'pm_card_visa',
-  attempt: 1,
+  attempt: 2,
   idempotencyKey: null,
   requestHash: null,
   paymentBudgetMs: 60_000,
@@ -25,38 +27,52 @@ function grpcError(code: number): Error {
   return Object.assign(new Error(code === 4 ? 'deadline exceeded' : 'unavailable'), { code, details: 'x', metadata: {} });
 }
 
-function fakeClient(opts: { startError: Error; describe: () => Promise<{ status: { name: string } }> }): Client {
+interface FakeRun {
+  status: { name: string };
+  memo?: Record<string, unknown>;
+}
+
+function fakeClient(opts: { start: () => Promise<unknown>; describe?: () => Promise<FakeRun> }): { client: Client; starts: unknown[] } {
+  const starts: unknown[] = [];
   const fake = {
     withDeadline: <T>(_deadline: number, fn: () => Promise<T>) => fn(),
     workflow: {
-      start: async () => {
-        throw opts.startError;
+      start: async (_type: string, options: unknown) => {
+        starts.push(options);
+        return opts.start();
       },
-      getHandle: () => ({ describe: opts.describe }),
+      getHandle: () => ({ describe: opts.describe ?? (async () => ({ status: { name: 'RUNNING' } })) }),
     },
   };
-  // A structural stand-in for the two calls the gateway makes; the real Client has far more.
-  return fake as unknown as Client;
+  // A structural stand-in for the calls the gateway makes; the real Client has far more.
+  return { client: fake as unknown as Client, starts };
 }
 
-describe('workflow gateway: ambiguous starts', () => {
-  it('treats a timed-out start whose run exists as started', async () => {
-    const client = fakeClient({ startError: grpcError(4), describe: async () => ({ status: { name: 'RUNNING' } }) });
-    await expect(temporalOrderWorkflows(client, 'q').start(input)).resolves.toBeUndefined();
+describe('workflow gateway: starts', () => {
+  it('reports a clean start, and records the attempt in the memo and allows a closed run of the id', async () => {
+    const { client, starts } = fakeClient({ start: async () => ({}) });
+    await expect(temporalOrderWorkflows(client, 'q').start(input)).resolves.toEqual({ kind: 'STARTED' });
+    expect(starts[0]).toMatchObject({ workflowId: `order-${input.orderId}`, memo: { attempt: 2 }, workflowIdReusePolicy: 'ALLOW_DUPLICATE' });
   });
 
-  it('answers unavailable when the run does not exist', async () => {
-    const client = fakeClient({
-      startError: grpcError(4),
-      describe: async () => {
-        throw new Error('not found');
+  it('reports an open run with the attempt it runs', async () => {
+    const { client } = fakeClient({
+      start: async () => {
+        throw new WorkflowExecutionAlreadyStartedError('already', `order-${input.orderId}`, 'orderSaga');
       },
+      describe: async () => ({ status: { name: 'RUNNING' }, memo: { attempt: 1 } }),
     });
-    await expect(temporalOrderWorkflows(client, 'q').start(input)).rejects.toBeInstanceOf(TemporalUnavailableError);
+    await expect(temporalOrderWorkflows(client, 'q').start(input)).resolves.toEqual({ kind: 'RUNNING_ALREADY', runningAttempt: 1 });
   });
 
-  it('does not mistake the closed previous run for a retry that never started', async () => {
-    const client = fakeClient({ startError: grpcError(14), describe: async () => ({ status: { name: 'FAILED' } }) });
-    await expect(temporalOrderWorkflows(client, 'q').start({ ...input, attempt: 2 })).rejects.toBeInstanceOf(TemporalUnavailableError);
+  it('a timed-out or unreachable server is TemporalUnavailableError, whatever may have happened', async () => {
+    for (const code of [4, 14]) {
+      const { client } = fakeClient({
+        start: async () => {
+          throw grpcError(code);
+        },
+      });
+      await expect(temporalOrderWorkflows(client, 'q').start(input)).rejects.toBeInstanceOf(TemporalUnavailableError);
+    }
   });
 });

@@ -1,0 +1,64 @@
+import { findUnconfirmedStarts, getOrder, markStarted } from '../../activities/orders/records';
+import type { Pool } from '../../lib/db/pool';
+import type { Logger } from '../../lib/logger';
+import type { OrderInput } from '../../workflows/types';
+import type { OrderWorkflows } from './workflow-gateway';
+
+/**
+ * Rows stay STARTING when the API could neither confirm nor withdraw a start
+ * (it crashed, or PostgreSQL failed it at that moment), or when the run it met
+ * ended without claiming the row. This many ms after the last change such a row
+ * is past any request still working on it (a start waits 5 s, a withdrawal a few
+ * more), so the re-drive may act. Starting it again is safe: a run acts only
+ * after claiming the row, and a request that still withdraws it wins over a run
+ * that has not claimed it yet.
+ */
+export const REDRIVE_AFTER_MS = 30_000;
+export const REDRIVE_INTERVAL_MS = 15_000;
+
+/** Starts the saga of every order whose start stayed unconfirmed. Returns how many it started. */
+export async function redriveUnconfirmedStarts(
+  pool: Pool,
+  workflows: OrderWorkflows,
+  paymentBudgetMs: number,
+  olderThanMs = REDRIVE_AFTER_MS,
+): Promise<number> {
+  let started = 0;
+  for (const ref of await findUnconfirmedStarts(pool, olderThanMs)) {
+    const order = await getOrder(pool, ref.orderId);
+    if (!order || order.attempt !== ref.attempt) continue; // withdrawn or moved on meanwhile
+    const input: OrderInput = {
+      orderId: order.orderId,
+      customerId: order.customerId,
+      items: order.items,
+      amountCents: order.amountCents,
+      paymentMethod: order.paymentMethod,
+      attempt: order.attempt,
+      idempotencyKey: null,
+      requestHash: null,
+      paymentBudgetMs,
+    };
+    const outcome = await workflows.start(input);
+    // An open run of this attempt claims the row itself; anything else waits for the next round.
+    if (outcome.kind === 'STARTED') {
+      await markStarted(pool, ref);
+      started++;
+    }
+  }
+  return started;
+}
+
+/** Runs redriveUnconfirmedStarts every REDRIVE_INTERVAL_MS in the background; stop() ends it. */
+export function scheduleStartRedrive(pool: Pool, workflows: OrderWorkflows, paymentBudgetMs: number, logger: Logger) {
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    redriveUnconfirmedStarts(pool, workflows, paymentBudgetMs)
+      .then((n) => n > 0 && logger.warn({ started: n }, 're-drove orders whose start was unconfirmed'))
+      .catch((err: unknown) => logger.warn({ err }, 'start re-drive failed; next round retries'))
+      .finally(() => (running = false));
+  }, REDRIVE_INTERVAL_MS);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}

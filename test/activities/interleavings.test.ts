@@ -1,0 +1,190 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CancelledFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createActivities } from '../../activities';
+import { getOrder, insertOrder, markStarted, withdrawStart } from '../../activities/orders/records';
+import { paymentIdempotencyKey } from '../../activities/payments/provider';
+import { HEARTBEAT_INTERVAL_MS } from '../../activities/simulation';
+import type { Pool } from '../../lib/db/pool';
+import type { OrderInput, OrderRef } from '../../workflows/types';
+import { freshProduct, testPool } from '../support/db';
+
+/**
+ * What happens between two parties that do not share a transaction: a charge
+ * that lands after its caller gave up, a provider call that outlives its
+ * heartbeat, and the API's withdrawal of an order racing the saga's claim.
+ */
+
+let pool: Pool;
+const noService = { latencyMs: 0, failureRate: 0 };
+
+beforeAll(() => {
+  pool = testPool();
+});
+afterAll(async () => {
+  await pool.end();
+});
+
+async function newOrder(priceCents = 450, quantity = 1, startState: 'STARTING' | 'STARTED' = 'STARTED') {
+  const p = await freshProduct(pool, { priceCents, stock: 1_000 });
+  const input: OrderInput = {
+    orderId: randomUUID(),
+    customerId: 'c-interleave',
+    items: [{ productId: p.id, quantity, priceCents }],
+    amountCents: priceCents * quantity,
+    paymentMethod: 'pm_card_visa',
+    attempt: 1,
+    idempotencyKey: null,
+    requestHash: null,
+    paymentBudgetMs: 60_000,
+  };
+  await insertOrder(pool, input, startState);
+  return { input, ref: { orderId: input.orderId, attempt: 1 } as OrderRef };
+}
+
+async function providerRow(ref: OrderRef) {
+  const res = await pool.query<{ status: string; amount_cents: number; refunded_cents: number }>(
+    `SELECT status, amount_cents, refunded_cents FROM simulated_provider.charges WHERE idempotency_key = $1`,
+    [paymentIdempotencyKey(ref)],
+  );
+  return res.rows[0];
+}
+
+const payment = async (orderId: string) => (await getOrder(pool, orderId))!.payment;
+
+describe('a charge that lands after its caller gave up is still undone', () => {
+  const slowPayments = () => createActivities(pool, { inventory: noService, payment: { latencyMs: 300, failureRate: 0 }, notify: noService });
+
+  it('cancelled mid-call, refunded before the charge lands: the provider refuses the late charge', async () => {
+    const acts = slowPayments();
+    const { ref } = await newOrder();
+    const env = new MockActivityEnvironment();
+    const charging = env.run(acts.chargePayment, ref);
+    await sleep(50);
+    env.cancel();
+    await expect(charging).rejects.toBeInstanceOf(CancelledFailure);
+    await new MockActivityEnvironment().run(acts.refundPayment, ref);
+    await sleep(450); // the charge request reaches the provider now
+    expect(await providerRow(ref)).toMatchObject({ status: 'CANCELED', amount_cents: 0 });
+    expect(await payment(ref.orderId)).toEqual({ chargedCents: 0, refundedCents: 0 });
+  });
+
+  it('cancelled mid-call, refunded after the charge landed: the refund takes it back', async () => {
+    const acts = slowPayments();
+    const { ref } = await newOrder();
+    const env = new MockActivityEnvironment();
+    const charging = env.run(acts.chargePayment, ref);
+    await sleep(50);
+    env.cancel();
+    await expect(charging).rejects.toBeInstanceOf(CancelledFailure);
+    await sleep(450); // landed at the provider; we never heard the answer
+    expect(await providerRow(ref)).toMatchObject({ status: 'SUCCEEDED', amount_cents: 450 });
+    expect(await payment(ref.orderId)).toEqual({ chargedCents: 0, refundedCents: 0 }); // our record knows nothing yet
+    await new MockActivityEnvironment().run(acts.refundPayment, ref);
+    expect(await providerRow(ref)).toMatchObject({ status: 'REFUNDED', refunded_cents: 450 });
+    expect(await payment(ref.orderId)).toEqual({ chargedCents: 450, refundedCents: 450 });
+  });
+
+  it('a retried charge after a lost reply gets the same charge back, not a second one', async () => {
+    const acts = slowPayments();
+    const { ref } = await newOrder();
+    const env = new MockActivityEnvironment();
+    const first = env.run(acts.chargePayment, ref);
+    await sleep(50);
+    env.cancel(); // stands for the worker dying: the request is on its way, the reply is lost
+    await first.catch(() => undefined);
+    await sleep(450);
+    await new MockActivityEnvironment().run(acts.chargePayment, ref);
+    expect(await providerRow(ref)).toMatchObject({ status: 'SUCCEEDED', amount_cents: 450 });
+    expect(await payment(ref.orderId)).toEqual({ chargedCents: 450, refundedCents: 0 });
+  });
+});
+
+describe('provider calls heartbeat for their whole length and stop when cancelled', () => {
+  it('a call several heartbeat intervals long keeps heartbeating and completes once', async () => {
+    const latencyMs = 3.5 * HEARTBEAT_INTERVAL_MS;
+    const acts = createActivities(pool, { inventory: noService, payment: { latencyMs, failureRate: 0 }, notify: noService });
+    const { ref } = await newOrder(700);
+    const env = new MockActivityEnvironment();
+    let beats = 0;
+    env.on('heartbeat', () => beats++);
+    await env.run(acts.chargePayment, ref);
+    expect(beats).toBeGreaterThanOrEqual(3);
+    expect(await payment(ref.orderId)).toEqual({ chargedCents: 700, refundedCents: 0 });
+  });
+
+  it('a cancel interrupts a long call at once instead of letting it run to its end', async () => {
+    const acts = createActivities(pool, { inventory: { latencyMs: 60_000, failureRate: 0 }, payment: noService, notify: noService });
+    const { ref } = await newOrder();
+    const env = new MockActivityEnvironment();
+    const reserving = env.run(acts.reserveInventory, ref);
+    await sleep(100);
+    env.cancel();
+    // Settles well before the 60 s call would have: vitest's 60 s test timeout is the bound.
+    await expect(reserving).rejects.toBeInstanceOf(CancelledFailure);
+    expect((await getOrder(pool, ref.orderId))!.status).toBe('PENDING');
+  });
+});
+
+describe("the API's withdrawal of an order and the saga's claim exclude each other", () => {
+  it('claimed first: the withdrawal fails and the order stays', async () => {
+    const { ref } = await newOrder(450, 1, 'STARTING');
+    expect(await markStarted(pool, ref)).toBe(true);
+    expect(await withdrawStart(pool, ref)).toBe(false);
+    expect(await getOrder(pool, ref.orderId)).not.toBeNull();
+  });
+
+  it('withdrawn first: the row is gone and a late claim finds nothing', async () => {
+    const { ref } = await newOrder(450, 1, 'STARTING');
+    expect(await withdrawStart(pool, ref)).toBe(true);
+    expect(await markStarted(pool, ref)).toBe(false);
+    expect(await getOrder(pool, ref.orderId)).toBeNull();
+  });
+
+  it('racing: exactly one of the two wins, every time', async () => {
+    const orders = await Promise.all(Array.from({ length: 30 }, () => newOrder(450, 1, 'STARTING')));
+    const outcomes = await Promise.all(
+      orders.map(async ({ ref }, i) => {
+        const [claimed, withdrawn] =
+          i % 2 === 0
+            ? await Promise.all([markStarted(pool, ref), withdrawStart(pool, ref)])
+            : await Promise.all([withdrawStart(pool, ref), markStarted(pool, ref)]).then(([w, c]) => [c, w]);
+        const exists = (await getOrder(pool, ref.orderId)) !== null;
+        return { claimed, withdrawn, exists };
+      }),
+    );
+    for (const o of outcomes) {
+      expect(o.claimed !== o.withdrawn).toBe(true);
+      expect(o.exists).toBe(o.claimed);
+    }
+  });
+
+  it("a retry's withdrawal puts the order back to its failed attempt", async () => {
+    const { ref } = await newOrder(450, 1, 'STARTED');
+    await pool.query(`UPDATE orders SET status = 'FAILED', failure_reason = 'PAYMENT_UNAVAILABLE' WHERE id = $1`, [ref.orderId]);
+    await pool.query(`UPDATE orders SET attempt = 2, status = 'PENDING', failure_reason = NULL, start_state = 'STARTING' WHERE id = $1`, [
+      ref.orderId,
+    ]);
+    expect(await withdrawStart(pool, { ...ref, attempt: 2 })).toBe(true);
+    expect(await getOrder(pool, ref.orderId)).toMatchObject({ attempt: 1, status: 'FAILED', failureReason: 'PAYMENT_UNAVAILABLE' });
+    expect(await markStarted(pool, { ...ref, attempt: 2 })).toBe(false);
+  });
+});
+
+describe('database limits', () => {
+  it('an order of more than 2^31 cents is stored and charged exactly', async () => {
+    const acts = createActivities(pool, { inventory: noService, payment: noService, notify: noService });
+    const { ref } = await newOrder(100_000_000, 50); // 5,000,000,000 cents
+    await new MockActivityEnvironment().run(acts.reserveInventory, ref);
+    await new MockActivityEnvironment().run(acts.chargePayment, ref);
+    expect(await getOrder(pool, ref.orderId)).toMatchObject({ amountCents: 5_000_000_000, payment: { chargedCents: 5_000_000_000 } });
+  });
+
+  it('every pooled connection has a statement timeout, so an abandoned statement cannot hold it', async () => {
+    const res = await pool.query<{ statement_timeout: string }>('SHOW statement_timeout');
+    expect(res.rows[0]!.statement_timeout).toBe('10s');
+    await expect(pool.query('SELECT pg_sleep(11)')).rejects.toThrow(/statement timeout/);
+  }, 20_000);
+});
