@@ -7,6 +7,7 @@ import {
   patched,
   proxyActivities,
   proxyLocalActivities,
+  setCurrentDetails,
   setHandler,
   sleep,
   upsertSearchAttributes,
@@ -76,6 +77,8 @@ export async function orderSaga(input: OrderInput): Promise<OrderState> {
   const setStatus = (status: OrderStatus): void => {
     state.status = status;
     upsertSearchAttributes([{ key: OrderStatusKey, value: status }]);
+    // The Web UI shows this on the workflow's page; it is not part of the history.
+    setCurrentDetails(`**${status}**${state.cancelRequested ? ' · cancel requested' : ''}`);
   };
 
   // Everything up to the decision to complete runs in this scope; a cancel

@@ -84,6 +84,8 @@ export function temporalOrderWorkflows(client: Client, taskQueue: string, option
             workflowIdReusePolicy: 'ALLOW_DUPLICATE',
             requestEagerStart: options.eagerStart,
             memo: { attempt: input.attempt },
+            // Shown in the Web UI's workflow list and page: what the order is at a glance.
+            staticSummary: orderSummary(input),
             typedSearchAttributes: [
               { key: OrderStatusKey, value: 'PENDING' },
               { key: CustomerIdKey, value: input.customerId },
@@ -125,6 +127,14 @@ export function temporalOrderWorkflows(client: Client, taskQueue: string, option
       await withDeadline(() => client.workflowService.getSystemInfo({}), PING_DEADLINE_MS);
     },
   };
+}
+
+/** "2 items · 49.80 · customer c-1" (attempt 2 says so). */
+export function orderSummary(input: OrderInput): string {
+  const units = input.items.reduce((n, i) => n + i.quantity, 0);
+  const parts = [`${units} item${units === 1 ? '' : 's'}`, (input.amountCents / 100).toFixed(2), `customer ${input.customerId}`];
+  if (input.attempt > 1) parts.push(`attempt ${input.attempt}`);
+  return parts.join(' · ');
 }
 
 function isUnavailable(err: unknown): boolean {

@@ -52,7 +52,12 @@ describe('workflow gateway: starts', () => {
   it('reports a clean start, and records the attempt in the memo and allows a closed run of the id', async () => {
     const { client, starts } = fakeClient({ start: async () => ({}) });
     await expect(temporalOrderWorkflows(client, 'q').start(input)).resolves.toEqual({ kind: 'STARTED' });
-    expect(starts[0]).toMatchObject({ workflowId: `order-${input.orderId}`, memo: { attempt: 2 }, workflowIdReusePolicy: 'ALLOW_DUPLICATE' });
+    expect(starts[0]).toMatchObject({
+      workflowId: `order-${input.orderId}`,
+      memo: { attempt: 2 },
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+      staticSummary: '1 item · 1.00 · customer c-1 · attempt 2',
+    });
   });
 
   it('reports an open run with the attempt it runs', async () => {
