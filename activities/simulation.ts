@@ -9,9 +9,20 @@ export interface ServiceBehaviour {
   failureRate: number;
 }
 
+/**
+ * The payment provider's behaviour, plus the PAYMENT_SLOW_* settings: a share of
+ * payments whose charge takes `slowMs` instead of `latencyMs`, long enough to
+ * outlast the payment step's heartbeat timeout. Only the simulated provider reads
+ * them (activities/payments/simulated-provider.ts); unset means no slow charges.
+ */
+export interface PaymentBehaviour extends ServiceBehaviour {
+  slowRate?: number;
+  slowMs?: number;
+}
+
 export interface SimulatedServices {
   inventory: ServiceBehaviour;
-  payment: ServiceBehaviour;
+  payment: PaymentBehaviour;
   notify: ServiceBehaviour;
   /** Injectable for tests; Math.random otherwise. */
   random?: () => number;

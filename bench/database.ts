@@ -2,6 +2,7 @@ import pg from 'pg';
 import { migrate } from '../lib/db/migrate';
 import { createPool, type Pool } from '../lib/db/pool';
 import { upsertProduct, type Product } from '../activities/inventory/catalogue';
+import { isSlowCharge } from '../activities/payments/simulated-provider';
 
 /** Products every run orders from; `bench-empty` has no stock, for the out-of-stock share. */
 export const BENCH_PRODUCTS: Product[] = [
@@ -71,6 +72,13 @@ export interface Violations {
   confirmedNotCompleted: number;
   /** Products whose available stock (on hand - reserved) changed by other than the quantities of COMPLETED orders. */
   productsWithStockDrift: number;
+  /**
+   * Orders whose cancel was answered 202 that did not end CANCELLED with nothing
+   * charged (net of refunds, in our record or in the provider's ledger). Only the
+   * Temporal design has a cancel route; for the baselines no cancel is sent and
+   * this is 0.
+   */
+  cancelNotHonoured: number;
 }
 
 /**
@@ -78,7 +86,7 @@ export interface Violations {
  * An order "holds stock" while it has a RESERVED (held) or COMMITTED (taken off
  * the shelf on completion) reservation, i.e. one that was not released.
  */
-export async function findViolations(pool: Pool): Promise<Violations> {
+export async function findViolations(pool: Pool, cancelAccepted: string[] = []): Promise<Violations> {
   const orders = await pool.query(
     `WITH net AS (
        SELECT order_id, sum(charged_cents - refunded_cents) AS net, count(*) FILTER (WHERE charged_cents > 0) AS charges
@@ -107,6 +115,18 @@ export async function findViolations(pool: Pool): Promise<Violations> {
                                WHERE i.product_id = p.id AND o.status = 'COMPLETED'), 0) <> initial.stock`,
     [BENCH_PRODUCTS.map((p) => p.id), BENCH_PRODUCTS.map((p) => p.stock)],
   );
+  // Both records of the money: ours (payments) is what the API shows; the
+  // provider's ledger is what the customer was actually charged, and a charge
+  // landing after its refund would show only there.
+  const cancels = await pool.query<{ order_id: string }>(
+    `SELECT o.id AS order_id FROM orders o
+     WHERE o.id = ANY($1::uuid[]) AND (
+       o.status <> 'CANCELLED'
+       OR coalesce((SELECT sum(charged_cents - refunded_cents) FROM payments p WHERE p.order_id = o.id), 0) <> 0
+       OR coalesce((SELECT sum(amount_cents - refunded_cents) FROM simulated_provider.charges c
+                    WHERE c.idempotency_key LIKE 'order-' || o.id || '-%'), 0) <> 0)`,
+    [cancelAccepted],
+  );
   const r = orders.rows[0];
   return {
     chargedWithoutStock: r.charged_without_stock,
@@ -116,13 +136,27 @@ export async function findViolations(pool: Pool): Promise<Violations> {
     moneyMismatch: r.money_mismatch,
     confirmedNotCompleted: r.confirmed_not_completed,
     productsWithStockDrift: drift.rows[0].n,
+    cancelNotHonoured: cancels.rowCount ?? 0,
   };
 }
 
 /**
+ * Payments the simulated provider made slow (PAYMENT_SLOW_RATE), among those
+ * whose key reached its ledger: a charge was sent, or a refund cancelled the key
+ * (possibly before its charge was sent, so this is an upper bound on the slow
+ * calls made). Each counts once however often its charge was retried.
+ */
+export async function slowCharges(pool: Pool, slowRate: number): Promise<number> {
+  if (slowRate <= 0) return 0;
+  const res = await pool.query<{ idempotency_key: string }>(`SELECT idempotency_key FROM simulated_provider.charges`);
+  return res.rows.filter((r) => isSlowCharge(r.idempotency_key, slowRate)).length;
+}
+
+/**
  * The four invariants (charged without stock, stock lost or created, double charge,
- * never terminal), summed: the `violations` figure of the report.
+ * never terminal) and accepted cancels not honoured, summed: the `violations`
+ * figure of the report. The last is 0 for designs that were sent no cancel.
  */
 export function countViolations(v: Violations): number {
-  return v.chargedWithoutStock + v.stockLostOrCreated + v.doubleCharges + v.neverTerminal;
+  return v.chargedWithoutStock + v.stockLostOrCreated + v.doubleCharges + v.neverTerminal + v.cancelNotHonoured;
 }

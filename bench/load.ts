@@ -8,6 +8,27 @@ export interface Accepted {
   answeredAt: number;
 }
 
+/**
+ * Cancels sent after accepts: `share` of the accepted orders (an independent
+ * draw per order) get `POST /api/orders/:id/cancel` a uniform random 0 to
+ * `maxDelayMs` after their 202 arrived, so that the cancels land in every state
+ * the order passes through, not only the first.
+ */
+export interface CancelMix {
+  share: number;
+  maxDelayMs: number;
+}
+
+export interface CancelAttempt {
+  orderId: string;
+  /** How long after the order's 202 the cancel was sent. */
+  delayMs: number;
+  /** The cancel's HTTP status; 0 for a connection error or timeout. */
+  status: number;
+  /** For a 202, the order's status the saga accepted the cancel in. */
+  acceptedIn?: string;
+}
+
 export interface LoadResult {
   offeredRps: number;
   durationSec: number;
@@ -20,6 +41,8 @@ export interface LoadResult {
   /** Connection errors, timeouts and non-2xx answers. */
   errors: number;
   accepted: Accepted[];
+  /** Every cancel sent (empty without a CancelMix); their requests count in none of the figures above. */
+  cancels: CancelAttempt[];
 }
 
 /**
@@ -34,13 +57,39 @@ export interface LoadResult {
  * `connectionRate` cannot go below one request per second per connection, which
  * again synchronises the connections into bursts.
  */
-export async function postOrders(baseUrl: string, rate: number, durationSec: number, makeBody: () => object): Promise<LoadResult> {
+export async function postOrders(
+  baseUrl: string,
+  rate: number,
+  durationSec: number,
+  makeBody: () => object,
+  cancelMix?: CancelMix,
+): Promise<LoadResult> {
   const url = new URL('/api/orders', baseUrl);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 2000 });
   const total = Math.round(rate * durationSec);
   const accepted: Accepted[] = [];
+  const cancels: CancelAttempt[] = [];
   let errors = 0;
   const inFlight: Promise<void>[] = [];
+  // Pushed to while the orders are still being answered, and awaited after
+  // them: every cancel has its answer before postOrders returns, so the caller's
+  // checks know which ones were accepted.
+  const cancelsInFlight: Promise<void>[] = [];
+  const cancelLater = (orderId: string) => {
+    const delayMs = Math.round(Math.random() * cancelMix!.maxDelayMs);
+    const cancelUrl = new URL(`/api/orders/${encodeURIComponent(orderId)}/cancel`, baseUrl);
+    cancelsInFlight.push(
+      new Promise((r) => setTimeout(r, delayMs))
+        .then(() => post(cancelUrl, agent, ''))
+        .then(
+          ({ status, text }) => {
+            const acceptedIn = status === 202 ? (JSON.parse(text) as { status: string }).status : undefined;
+            cancels.push({ orderId, delayMs, status, acceptedIn });
+          },
+          () => void cancels.push({ orderId, delayMs, status: 0 }),
+        ),
+    );
+  };
   const start = Date.now();
   let lastSent = start;
   for (let i = 0; i < total; i++) {
@@ -57,13 +106,16 @@ export async function postOrders(baseUrl: string, rate: number, durationSec: num
             errors++;
             return;
           }
-          accepted.push({ orderId: (JSON.parse(text) as { orderId: string }).orderId, sentAt, answeredAt: Date.now() });
+          const orderId = (JSON.parse(text) as { orderId: string }).orderId;
+          accepted.push({ orderId, sentAt, answeredAt: Date.now() });
+          if (cancelMix && Math.random() < cancelMix.share) cancelLater(orderId);
         },
         () => void errors++,
       ),
     );
   }
   await Promise.all(inFlight);
+  await Promise.all(cancelsInFlight);
   agent.destroy();
   const latencies = accepted.map((a) => a.answeredAt - a.sentAt);
   return {
@@ -75,6 +127,7 @@ export async function postOrders(baseUrl: string, rate: number, durationSec: num
     p99Ms: percentile(latencies, 99),
     errors,
     accepted,
+    cancels,
   };
 }
 

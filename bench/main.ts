@@ -13,7 +13,7 @@ import { startDevServer, type DevServer } from '../lib/temporal/dev-server';
 import { WORKFLOWS_PATH } from '../worker/options';
 import { freePort } from '../lib/free-port';
 import { cpuPerOrder, cpuSnapshot, type CpuSnapshot } from './cpu';
-import { BENCH_PRODUCTS, countViolations, dropDatabase, findViolations, freshDatabase, terminalOrders, type FinalState } from './database';
+import { BENCH_PRODUCTS, countViolations, dropDatabase, findViolations, freshDatabase, slowCharges, terminalOrders, type FinalState } from './database';
 import { DESIGNS, TEMPORAL_ACCEPT_ONLY, TEMPORAL_COMBINED, type Design, type DesignKey } from './designs';
 import { RABBITMQ_URL } from './designs/rabbitmq/topology';
 import { percentile, postOrders, type Accepted, type LoadResult } from './load';
@@ -35,13 +35,22 @@ import { markdownReport, svgChart, type BenchReport, type DesignMetrics } from '
  * Temporal design spends 85 to 100 ms of CPU per order on the 2-core machine
  * of docs/benchmarks.md, so 20/s kept its cores 87 % busy; 10/s, about half.
  */
+/**
+ * The failure mix's cancels and slow provider calls. The cancel delay covers, at
+ * the benchmark's latencies (inventory 200 ms, payment 300 ms), an order that is
+ * PENDING, RESERVED, being charged and already complete. A slow charge takes
+ * longer than the payment step's 3 s heartbeat timeout (workflows/activity-options.ts),
+ * so only a step that keeps heartbeating through a long call survives it.
+ */
+const SLOW_AND_CANCELS = { cancelShare: 0.05, cancelMaxDelayMs: 1500, paymentSlowRate: 0.01, paymentSlowMs: 4000 };
+
 const SETTINGS = {
   quick: {
     latencies: { INVENTORY_LATENCY_MS: '200', PAYMENT_LATENCY_MS: '300', NOTIFY_LATENCY_MS: '150' },
     steady: { rate: 200, seconds: 4 },
     light: { rate: 10, seconds: 4 },
     ramp: { rates: [10, 20, 30, 50, 100, 200, 400], seconds: 2 },
-    failures: { rate: 50, seconds: 3, outOfStock: 0.1, declined: 0.1, paymentFailureRate: 0.05 },
+    failures: { rate: 50, seconds: 3, outOfStock: 0.1, declined: 0.1, paymentFailureRate: 0.05, ...SLOW_AND_CANCELS },
     drainTimeoutSec: 45,
   },
   full: {
@@ -49,7 +58,7 @@ const SETTINGS = {
     steady: { rate: 200, seconds: 30 },
     light: { rate: 10, seconds: 30 },
     ramp: { rates: [10, 20, 30, 50, 100, 200, 300, 400, 600, 800], seconds: 10 },
-    failures: { rate: 100, seconds: 20, outOfStock: 0.1, declined: 0.1, paymentFailureRate: 0.05 },
+    failures: { rate: 100, seconds: 20, outOfStock: 0.1, declined: 0.1, paymentFailureRate: 0.05, ...SLOW_AND_CANCELS },
     drainTimeoutSec: 300,
   },
 };
@@ -253,13 +262,35 @@ async function benchDesign(design: Design) {
   });
 
   const f = settings.failures;
-  log(`${design.label}: failure mix (${f.outOfStock * 100}% out of stock, ${f.declined * 100}% declined, ${f.paymentFailureRate * 100}% transient payment errors), ${f.rate}/s for ${f.seconds} s`);
-  const failures = await phase(design, 'failures', { PAYMENT_FAILURE_RATE: String(f.paymentFailureRate) }, async ({ baseUrl, pool }) => {
-    const load = await postOrders(baseUrl, f.rate, f.seconds, orderBody(true));
+  // Only this service has a cancel route; the baselines, like the designs they
+  // stand for, have no way to cancel, so they are sent none.
+  const cancelMix = design.key === 'temporal' ? { share: f.cancelShare, maxDelayMs: f.cancelMaxDelayMs } : undefined;
+  log(
+    `${design.label}: failure mix (${f.outOfStock * 100}% out of stock, ${f.declined * 100}% declined, ` +
+      `${f.paymentFailureRate * 100}% transient payment errors, ${f.paymentSlowRate * 100}% payments slowed to ${f.paymentSlowMs} ms, ` +
+      `${cancelMix ? `${f.cancelShare * 100}% cancelled 0-${f.cancelMaxDelayMs} ms after the 202` : 'no cancels: no cancel route'}), ` +
+      `${f.rate}/s for ${f.seconds} s`,
+  );
+  const failureEnv = {
+    PAYMENT_FAILURE_RATE: String(f.paymentFailureRate),
+    PAYMENT_SLOW_RATE: String(f.paymentSlowRate),
+    PAYMENT_SLOW_MS: String(f.paymentSlowMs),
+  };
+  const failures = await phase(design, 'failures', failureEnv, async ({ baseUrl, pool }) => {
+    const load = await postOrders(baseUrl, f.rate, f.seconds, orderBody(true), cancelMix);
     await drain(design, pool, load.accepted);
-    const violations = await findViolations(pool);
+    const cancelAccepted = load.cancels.filter((c) => c.status === 202).map((c) => c.orderId);
+    const violations = await findViolations(pool, cancelAccepted);
+    const cancels = {
+      sent: load.cancels.length,
+      byStatus: tally(load.cancels.map((c) => String(c.status))),
+      acceptedIn: tally(load.cancels.flatMap((c) => (c.acceptedIn ? [c.acceptedIn] : []))),
+      attempts: load.cancels,
+    };
+    const slowPayments = await slowCharges(pool, f.paymentSlowRate);
+    log(`  cancels: ${cancels.sent} sent, by status ${JSON.stringify(cancels.byStatus)}, accepted in ${JSON.stringify(cancels.acceptedIn)}; slow payments: ${slowPayments}`);
     log(`  violations: ${JSON.stringify(violations)}`);
-    return { sent: load.sent, accepted: load.accepted.length, errors: load.errors, violations };
+    return { sent: load.sent, accepted: load.accepted.length, errors: load.errors, violations, cancels, slowPayments };
   });
 
   const metrics: DesignMetrics = {
@@ -275,6 +306,13 @@ async function benchDesign(design: Design) {
     cpuMsPerOrder: light.result.cpuMsPerOrder.total!,
   };
   return { metrics, details: { steady: steady.result, light: light.result, ramp: ramp.result, failures: failures.result } };
+}
+
+/** How often each value occurs. */
+function tally(values: string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const v of values) counts[v] = (counts[v] ?? 0) + 1;
+  return counts;
 }
 
 /**

@@ -27,6 +27,10 @@ const schema = z.object({
   NOTIFY_LATENCY_MS: millis.default(0),
   PAYMENT_FAILURE_RATE: rate.default(0),
   NOTIFY_FAILURE_RATE: rate.default(0),
+  // Share of payments whose charge takes PAYMENT_SLOW_MS instead of PAYMENT_LATENCY_MS:
+  // the benchmark's failure mix sets it above the payment step's 3 s heartbeat timeout.
+  PAYMENT_SLOW_RATE: rate.default(0),
+  PAYMENT_SLOW_MS: millis.default(0),
   API_KEYS: z
     .string()
     .optional()

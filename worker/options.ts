@@ -41,11 +41,16 @@ export function orderWorkerOptions(config: Config, pool: Pool): Omit<WorkerOptio
   };
 }
 
-/** Simulated downstream services, set by the *_LATENCY_MS and *_FAILURE_RATE variables (configuration table in README.md). */
+/** Simulated downstream services, set by the *_LATENCY_MS, *_FAILURE_RATE and PAYMENT_SLOW_* variables (configuration table in README.md). */
 export function simulatedServices(config: Config) {
   return {
     inventory: { latencyMs: config.INVENTORY_LATENCY_MS, failureRate: 0 },
-    payment: { latencyMs: config.PAYMENT_LATENCY_MS, failureRate: config.PAYMENT_FAILURE_RATE },
+    payment: {
+      latencyMs: config.PAYMENT_LATENCY_MS,
+      failureRate: config.PAYMENT_FAILURE_RATE,
+      slowRate: config.PAYMENT_SLOW_RATE,
+      slowMs: config.PAYMENT_SLOW_MS,
+    },
     notify: { latencyMs: config.NOTIFY_LATENCY_MS, failureRate: config.NOTIFY_FAILURE_RATE },
   };
 }

@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool } from '../../lib/db/pool';
-import type { ServiceBehaviour } from '../simulation';
+import type { PaymentBehaviour } from '../simulation';
 import {
   ProviderUnavailableError,
   type ChargeOutcome,
@@ -28,6 +29,8 @@ export const PROVIDER_CALL_TIMEOUT_MS = 20_000;
  *   or not the caller is still waiting: a charge can land after its activity was
  *   cancelled or timed out;
  * - at `failureRate` the provider answers with an error instead, before charging;
+ * - at `slowRate`, a payment's charge requests take `slowMs` instead of `latencyMs`
+ *   (see isSlowCharge);
  * - one charge per idempotency key; a refund of a key not yet charged cancels the
  *   key, and a charge arriving later for it is refused.
  * Nothing of ours joins this schema in a transaction: the saga learns about
@@ -36,7 +39,7 @@ export const PROVIDER_CALL_TIMEOUT_MS = 20_000;
 export class SimulatedPaymentProvider implements PaymentProvider {
   constructor(
     private readonly pool: Pool,
-    private readonly behaviour: ServiceBehaviour,
+    private readonly behaviour: PaymentBehaviour,
     private readonly random: () => number = Math.random,
   ) {}
 
@@ -44,8 +47,10 @@ export class SimulatedPaymentProvider implements PaymentProvider {
     const startedAt = Date.now();
     const fails = this.behaviour.failureRate > 0 && this.random() < this.behaviour.failureRate;
     // The request is on its way: from here its effect no longer depends on us.
+    const { slowRate = 0, slowMs = 0 } = this.behaviour;
+    const latencyMs = slowRate > 0 && isSlowCharge(request.idempotencyKey, slowRate) ? slowMs : this.behaviour.latencyMs;
     const processed = (async () => {
-      if (this.behaviour.latencyMs > 0) await sleep(this.behaviour.latencyMs);
+      if (latencyMs > 0) await sleep(latencyMs);
       if (fails) return 'UNAVAILABLE' as const;
       return this.applyCharge(request);
     })();
@@ -104,6 +109,17 @@ export class SimulatedPaymentProvider implements PaymentProvider {
         return { status: 'SUCCEEDED', amountCents: row.amount_cents };
     }
   }
+}
+
+/**
+ * Whether the provider is slow for the payment under `key`: decided by the key,
+ * not drawn per call, so that every retry of a slow payment is slow again (as a
+ * provider stuck on one payment is; a retry that happened to be fast would hide a
+ * step that cannot outlast its heartbeat timeout), and so that the benchmark can
+ * tell which payments were slow from their keys alone (bench/database.ts).
+ */
+export function isSlowCharge(key: string, slowRate: number): boolean {
+  return createHash('sha256').update(key).digest().readUInt32BE(0) / 2 ** 32 < slowRate;
 }
 
 /** `promise`'s outcome, or a rejection with the signal's reason if it fires first. */
