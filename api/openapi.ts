@@ -193,7 +193,8 @@ function buildDocument() {
         404: error('ORDER_NOT_FOUND', '.'),
         409: error(
           'NOT_CANCELLABLE',
-          ': the order is already COMPLETED, FAILED or CANCELLED, or COMPENSATING: it is already being undone (`details.status`).',
+          ': the order is already COMPLETED, FAILED or CANCELLED, or COMPENSATING: it is already being undone (`details.status`); ' +
+            'START_IN_PROGRESS: the order\'s start is not confirmed yet, retry in a moment.',
         ),
         500: internal,
         503: error('TEMPORAL_UNAVAILABLE', ': the workflow service did not confirm the cancel in time; it may still apply. Look the order up or retry the cancel.'),

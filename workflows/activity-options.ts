@@ -82,15 +82,15 @@ export const paymentStep: ActivityOptions = {
 export const PAYMENT_BACKOFF = { initialMs: 1_000, coefficient: 2, maximumMs: 30_000 } as const;
 
 /**
- * The payment step of runs started before the saga kept the payment budget
- * itself (patch `payment-budget-counts-provider-time`): the budget was the
+ * The payment step of runs started before 0.2.0, when the budget was the
  * activity's schedule-to-close timeout. Kept so that those runs replay and
- * finish as they began.
+ * finish as they began; its attempt timeouts match paymentStep's, since they
+ * run today's activity code (timeouts are not part of the replayed commands).
  */
 export function legacyPaymentStep(budgetMs: number): ActivityOptions {
   return {
-    startToCloseTimeout: '10 seconds',
-    heartbeatTimeout: '5 seconds',
+    startToCloseTimeout: '30 seconds',
+    heartbeatTimeout: '3 seconds',
     scheduleToCloseTimeout: budgetMs,
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     retry: {

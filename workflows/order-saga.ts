@@ -11,6 +11,8 @@ import {
   setHandler,
   sleep,
   upsertSearchAttributes,
+  workflowInfo,
+  condition,
 } from '@temporalio/workflow';
 import type {
   CompensationActivities,
@@ -39,6 +41,7 @@ import {
   type OrderState,
   type OrderStatus,
   type ProviderFailureDetails,
+  type RecordedStatus,
 } from './types';
 
 const db = proxyLocalActivities<OrderRecordActivities>(databaseStep);
@@ -48,15 +51,20 @@ const compensation = proxyLocalActivities<CompensationActivities>(compensationSt
 const notifications = proxyActivities<NotificationStepActivities>(notificationStep);
 
 /**
- * Changes to the saga's commands, each behind `patched()` so that runs started
- * by an earlier version replay and finish as they began (docs/saga.md,
- * "Changing the saga"). The ids are permanent.
+ * Changes to the saga's commands, behind `patched()` so that runs started by an
+ * earlier version replay and finish as they began (docs/saga.md, "Changing the
+ * saga"). The ids are permanent. One patch per release, checked once at the
+ * start: the SDK records every patch in the TemporalChangeVersion search
+ * attribute, and each such upsert is a visibility write and a billed action.
  */
 export const SAGA_PATCHES = {
-  /** The first step claims the row the API committed, instead of writing it. */
-  claimOrder: 'claim-order-row',
-  /** The saga retries provider failures itself and counts only their time against the budget. */
-  paymentBudget: 'payment-budget-counts-provider-time',
+  /**
+   * 0.2.0: the first step claims the row the API committed instead of writing it
+   * (the start fence); the saga retries the provider's failures itself and counts
+   * only their time against the payment budget; a cancel is answered once
+   * PostgreSQL has recorded it.
+   */
+  v0_2: 'saga-0.2.0',
 } as const;
 
 /**
@@ -85,13 +93,33 @@ export async function orderSaga(input: OrderInput): Promise<OrderState> {
   // cancels it, which interrupts whichever step is running.
   const forwardSteps = new CancellationScope();
 
+  /**
+   * What the database said when the saga decided to compensate: COMPENSATING (a
+   * cancel accepted earlier will decide the outcome) or a final status that an
+   * earlier try of the same workflow task had already written (the cancel came
+   * too late). Undefined until then.
+   */
+  let verdict: RecordedStatus | undefined;
+  // Orders from an API without the start fence, and runs recorded before 0.2.0,
+  // keep the earlier behaviour throughout.
+  const v0_2 = input.fenced === true && patched(SAGA_PATCHES.v0_2);
+
   setHandler(orderStateQuery, () => ({ ...state }));
   setHandler(
     cancelOrderUpdate,
-    () => {
+    async () => {
+      const acceptedIn = state.status;
       state.cancelRequested = true;
       forwardSteps.cancel();
-      return { orderId: state.orderId, status: state.status };
+      if (!v0_2) return { orderId: state.orderId, status: acceptedIn };
+      // Answer only once PostgreSQL agrees: local activities take effect before
+      // their workflow task completes, so a task that was lost and retried may
+      // meet this cancel with the order already finished in the database.
+      await condition(() => verdict !== undefined);
+      if (verdict!.status !== 'COMPENSATING') {
+        throw ApplicationFailure.nonRetryable(`Order is already ${verdict!.status}`, ErrorType.NotCancellable);
+      }
+      return { orderId: state.orderId, status: acceptedIn };
     },
     {
       // Accepted only while the saga can still act on it: once it is undoing a
@@ -104,11 +132,12 @@ export async function orderSaga(input: OrderInput): Promise<OrderState> {
     },
   );
 
-  if (patched(SAGA_PATCHES.claimOrder)) {
-    if (!(await db.claimOrder(ref))) {
+  if (v0_2) {
+    if (!(await db.claimOrder(ref, workflowInfo().firstExecutionRunId))) {
       // The API withdrew this order and answered 503 before this run could claim
-      // it: the client was told nothing happened, so nothing may happen.
+      // it (or another run of the attempt holds it): nothing may happen.
       state.abandoned = true;
+      verdict = { status: 'PENDING', failureReason: null };
       upsertSearchAttributes([{ key: OrderStatusKey, value: 'ABANDONED' }]);
       return { ...state };
     }
@@ -127,7 +156,7 @@ export async function orderSaga(input: OrderInput): Promise<OrderState> {
       setStatus('RESERVED');
 
       compensations.unshift(() => compensation.refundPayment(ref));
-      if (patched(SAGA_PATCHES.paymentBudget)) {
+      if (v0_2) {
         await chargeWithinBudget(ref, input.paymentBudgetMs, () => state.cancelRequested);
       } else {
         legacyPayment = true;
@@ -142,8 +171,21 @@ export async function orderSaga(input: OrderInput): Promise<OrderState> {
     const reason = failureReasonOf(err, state.cancelRequested, legacyPayment);
     // From here the cancel validator refuses: there is nothing left to cancel.
     setStatus('COMPENSATING');
+    const recorded = await CancellationScope.nonCancellable(() => db.markCompensating(ref));
+    // Runs recorded before markCompensating answered have no answer here.
+    verdict = recorded ?? { status: 'COMPENSATING', failureReason: null };
+    if (verdict.status === 'COMPLETED') {
+      // An earlier try of this task completed the order and lost its record; the
+      // database is right, and a pending cancel was answered 409 (see `verdict`).
+      setStatus('COMPLETED');
+      return finishCompleted();
+    }
+    if (isTerminal(verdict.status)) {
+      state.failureReason = verdict.failureReason;
+      setStatus(verdict.status);
+      return { ...state };
+    }
     await CancellationScope.nonCancellable(async () => {
-      await db.markCompensating(ref);
       for (const undo of compensations) await undo();
     });
     if (reason === undefined) {
@@ -169,15 +211,19 @@ export async function orderSaga(input: OrderInput): Promise<OrderState> {
   // the cancel validator rejects cancels from this line, before the write.
   setStatus('COMPLETED');
   await db.completeOrder(ref);
+  return finishCompleted();
 
-  try {
-    await notifications.sendNotification(ref, 'order_confirmed');
-  } catch (err) {
-    // The customer has the goods and we have the money: a lost e-mail is not a
-    // reason to refund. The failure stays visible in this workflow's history.
-    log.error('order_confirmed notification gave up', { orderId: input.orderId, error: String(err) });
+  /** Confirms a completed order by notification; its failure never undoes the order. */
+  async function finishCompleted(): Promise<OrderState> {
+    try {
+      await notifications.sendNotification(ref, 'order_confirmed');
+    } catch (err) {
+      // The customer has the goods and we have the money: a lost e-mail is not a
+      // reason to refund. The failure stays visible in this workflow's history.
+      log.error('order_confirmed notification gave up', { orderId: input.orderId, error: String(err) });
+    }
+    return { ...state };
   }
-  return { ...state };
 }
 
 /**
@@ -232,7 +278,7 @@ function failureReasonOf(err: unknown, cancelRequested: boolean, legacyPayment: 
     const cause = err.cause;
     if (cause instanceof ApplicationFailure && cause.type === ErrorType.OutOfStock) return 'OUT_OF_STOCK';
     if (cause instanceof ApplicationFailure && cause.type === ErrorType.PaymentDeclined) return 'PAYMENT_DECLINED';
-    // Runs from before SAGA_PATCHES.paymentBudget: the activity's own budget ran out.
+    // Runs from before 0.2.0: the activity's own budget ran out.
     if (legacyPayment) return 'PAYMENT_UNAVAILABLE';
   }
   return undefined;

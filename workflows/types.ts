@@ -69,6 +69,13 @@ export interface OrderInput {
   requestHash: string | null;
   /** How long the payment step may retry a failing provider (PAYMENT_BUDGET_MS). */
   paymentBudgetMs: number;
+  /**
+   * Set by APIs that commit the row before the start and withdraw it on failure
+   * (the start fence): the saga then claims the row instead of writing it.
+   * Absent from orders started by an older API, which wrote the row in the
+   * transaction around the start.
+   */
+  fenced?: boolean;
 }
 
 /** What activities need to find the order's effects: they are keyed by both. */
@@ -89,6 +96,12 @@ export interface OrderState {
    * the start looked failed, and this run, started after all, did nothing.
    */
   abandoned?: boolean;
+}
+
+/** An order's status as PostgreSQL holds it. */
+export interface RecordedStatus {
+  status: OrderStatus;
+  failureReason: FailureReason | null;
 }
 
 export interface CancelResult {

@@ -1,19 +1,20 @@
 import type { Pool } from '../../lib/db/pool';
 import { inTransaction } from '../../lib/db/pool';
-import type { FailureReason, OrderInput, OrderRef } from '../../workflows/types';
+import { isTerminal, type FailureReason, type OrderInput, type OrderRef, type RecordedStatus } from '../../workflows/types';
 import { commitReservation } from '../inventory/activities';
-import { insertOrder, markStarted, moveOrder } from './records';
+import { findOrderIdentity, insertOrder, markStarted, moveOrder } from './records';
 
 /** Status changes that are not the side effect of a domain step. */
 export function orderRecordActivities(pool: Pool) {
   return {
     /**
-     * The saga's first step: claims the row the API committed for this attempt.
-     * False means the API withdrew the order (it answered 503), and this run
-     * must end without touching anything.
+     * The saga's first step: claims the row the API committed for this attempt,
+     * for this run (`runId`: the workflow's first run id). False means the API
+     * withdrew the order (it answered 503) or another run of the attempt claimed
+     * it, and this run must end without touching anything.
      */
-    async claimOrder(ref: OrderRef): Promise<boolean> {
-      return markStarted(pool, ref);
+    async claimOrder(ref: OrderRef, runId: string): Promise<boolean> {
+      return markStarted(pool, ref, runId);
     },
 
     /**
@@ -33,8 +34,20 @@ export function orderRecordActivities(pool: Pool) {
       });
     },
 
-    async markCompensating(ref: OrderRef): Promise<void> {
+    /**
+     * Moves the order to COMPENSATING and answers where it now stands. The
+     * database has the last word: if an earlier try of this workflow task already
+     * finished the order (its local activities ran, then the task was lost, and a
+     * cancel arrived in the retried task), the row is terminal and the saga adopts
+     * that outcome instead of undoing it.
+     */
+    async markCompensating(ref: OrderRef): Promise<RecordedStatus> {
+      const found = await findOrderIdentity(pool, ref.orderId);
+      if (found && found.attempt === ref.attempt && isTerminal(found.status)) {
+        return { status: found.status, failureReason: found.failureReason };
+      }
       await moveOrder(pool, ref, ['PENDING', 'RESERVED', 'PAID'], 'COMPENSATING');
+      return { status: 'COMPENSATING', failureReason: null };
     },
 
     async finishOrder(ref: OrderRef, status: 'FAILED' | 'CANCELLED', reason: FailureReason): Promise<void> {

@@ -128,16 +128,19 @@ export async function moveOrder(
 }
 
 /**
- * The start of this attempt's saga is confirmed: the API saw the start succeed,
- * or the saga claims the row as its first step. Returns false when there is no
- * row for this attempt: the API withdrew it (and answered 503), so the run must
- * do nothing.
+ * Claims the attempt for one workflow run (identified by its first run id): the
+ * run itself does so as its first step, and the API does so for the run its
+ * start created. Returns false when the row is gone (the API withdrew it and
+ * answered 503) or was claimed by another run of the same attempt (one the
+ * re-drive started late): either way this run must do nothing. Claiming again
+ * for the same run (a retried activity) succeeds.
  */
-export async function markStarted(db: Queryable, ref: OrderRef): Promise<boolean> {
-  const res = await db.query(`UPDATE orders SET start_state = 'STARTED' WHERE id = $1 AND attempt = $2`, [
-    ref.orderId,
-    ref.attempt,
-  ]);
+export async function markStarted(db: Queryable, ref: OrderRef, runId: string): Promise<boolean> {
+  const res = await db.query(
+    `UPDATE orders SET start_state = 'STARTED', claimed_run_id = $3
+     WHERE id = $1 AND attempt = $2 AND (start_state = 'STARTING' OR claimed_run_id = $3)`,
+    [ref.orderId, ref.attempt, runId],
+  );
   return (res.rowCount ?? 0) > 0;
 }
 

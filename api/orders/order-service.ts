@@ -92,6 +92,7 @@ export class OrderService {
       idempotencyKey: idempotencyKey ?? null,
       requestHash: hash,
       paymentBudgetMs: this.options.paymentBudgetMs,
+      fenced: true,
     };
 
     if (!(await inTransaction(this.pool, (tx) => insertOrder(tx, input, 'STARTING')))) {
@@ -107,11 +108,15 @@ export class OrderService {
   async cancel(orderId: string): Promise<{ orderId: string; status: OrderStatus }> {
     const order = await this.identityOr404(orderId);
     if (isTerminal(order.status) || order.status === 'COMPENSATING') throw notCancellable(order.status);
+    // Its run may not exist yet (or may be a closed earlier attempt's): a cancel
+    // now could reach nothing, so say "not yet" rather than "never".
+    if (order.startState === 'STARTING') throw startInProgress(orderId);
     try {
       return await this.workflows.cancel(orderId);
     } catch (err) {
       if (err instanceof NotCancellableError) {
         const now = await this.identityOr404(orderId);
+        if (!isTerminal(now.status) && now.status !== 'COMPENSATING') throw startInProgress(orderId);
         throw notCancellable(now.status);
       }
       if (err instanceof TemporalUnavailableError) {
@@ -146,9 +151,11 @@ export class OrderService {
       idempotencyKey: null,
       requestHash: null,
       paymentBudgetMs: this.options.paymentBudgetMs,
+      fenced: true,
     };
     const moved = await this.pool.query(
-      `UPDATE orders SET attempt = $2, status = 'PENDING', failure_reason = NULL, start_state = 'STARTING', updated_at = now()
+      `UPDATE orders SET attempt = $2, status = 'PENDING', failure_reason = NULL, start_state = 'STARTING',
+                         claimed_run_id = NULL, updated_at = now()
        WHERE id = $1 AND attempt = $3 AND status = 'FAILED' AND failure_reason = 'PAYMENT_UNAVAILABLE'`,
       [orderId, attempt, order.attempt],
     );
@@ -174,8 +181,9 @@ export class OrderService {
     try {
       const outcome = await this.workflows.start(input);
       if (outcome.kind === 'STARTED') {
-        // Saves the re-drive a look; the run claims the row anyway.
-        await markStarted(this.pool, ref).catch(() => undefined);
+        // Claims the row for the run just created (saves the re-drive a look);
+        // that run's own claim then succeeds, and no other run's can.
+        await markStarted(this.pool, ref, outcome.runId).catch(() => undefined);
         return;
       }
       // An open run of this attempt (a start of an earlier request that landed
@@ -252,6 +260,10 @@ function unavailable(err: unknown): Error {
     return new HttpError(503, 'TEMPORAL_UNAVAILABLE', 'The workflow service is unavailable; nothing was changed. Retry later.');
   }
   return err instanceof Error ? err : new Error(String(err));
+}
+
+function startInProgress(orderId: string): HttpError {
+  return new HttpError(409, 'START_IN_PROGRESS', 'The order is still being started; retry the cancel in a moment.', { orderId });
 }
 
 function requestInProgress(orderId: string): HttpError {

@@ -1,4 +1,4 @@
-import { findUnconfirmedStarts, getOrder, markStarted } from '../../activities/orders/records';
+import { findOrderIdentity, findUnconfirmedStarts, getOrder, markStarted } from '../../activities/orders/records';
 import type { Pool } from '../../lib/db/pool';
 import type { Logger } from '../../lib/logger';
 import type { OrderInput } from '../../workflows/types';
@@ -27,6 +27,8 @@ export async function redriveUnconfirmedStarts(
   for (const ref of await findUnconfirmedStarts(pool, olderThanMs)) {
     const order = await getOrder(pool, ref.orderId);
     if (!order || order.attempt !== ref.attempt) continue; // withdrawn or moved on meanwhile
+    const identity = await findOrderIdentity(pool, ref.orderId);
+    if (identity?.startState !== 'STARTING') continue; // claimed meanwhile
     const input: OrderInput = {
       orderId: order.orderId,
       customerId: order.customerId,
@@ -37,11 +39,14 @@ export async function redriveUnconfirmedStarts(
       idempotencyKey: null,
       requestHash: null,
       paymentBudgetMs,
+      fenced: true,
     };
     const outcome = await workflows.start(input);
-    // An open run of this attempt claims the row itself; anything else waits for the next round.
+    // An open run of this attempt claims the row itself; anything else waits for the
+    // next round. A run claimed the row meanwhile? Then this claim fails, and so
+    // will the new run's: it ends without acting.
     if (outcome.kind === 'STARTED') {
-      await markStarted(pool, ref);
+      await markStarted(pool, ref, outcome.runId);
       started++;
     }
   }

@@ -15,7 +15,9 @@ import { ErrorType, workflowIdFor, type CancelResult, type OrderInput } from '..
  * this workflow id is open (an earlier request's start that landed late, or the
  * re-drive's); `runningAttempt` says which attempt it runs.
  */
-export type StartOutcome = { kind: 'STARTED' } | { kind: 'RUNNING_ALREADY'; runningAttempt: number | undefined };
+export type StartOutcome =
+  | { kind: 'STARTED'; /** The new run's first run id: the run the API may claim the row for. */ runId: string }
+  | { kind: 'RUNNING_ALREADY'; runningAttempt: number | undefined };
 
 /** What the HTTP layer needs from Temporal; the unit tests give it a recording fake. */
 export interface OrderWorkflows {
@@ -71,7 +73,7 @@ export function temporalOrderWorkflows(client: Client, taskQueue: string, option
   return {
     async start(input) {
       try {
-        await withDeadline(() =>
+        const handle = await withDeadline(() =>
           client.workflow.start('orderSaga', {
             workflowId: workflowIdFor(input.orderId),
             taskQueue,
@@ -93,7 +95,7 @@ export function temporalOrderWorkflows(client: Client, taskQueue: string, option
             ],
           }),
         );
-        return { kind: 'STARTED' };
+        return { kind: 'STARTED', runId: handle.firstExecutionRunId };
       } catch (err) {
         if (err instanceof WorkflowExecutionAlreadyStartedError) {
           return { kind: 'RUNNING_ALREADY', runningAttempt: await runningAttempt(input.orderId) };

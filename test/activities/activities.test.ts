@@ -17,7 +17,7 @@ import { freshProduct, stockOf, testPool } from '../support/db';
 let pool: Pool;
 let acts: OrderActivities;
 const env = new MockActivityEnvironment();
-const run = <A extends unknown[]>(fn: (...args: A) => Promise<void>, ...args: A) => env.run(fn, ...args);
+const run = <A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A) => env.run(fn, ...args);
 const noService = { latencyMs: 0, failureRate: 0 };
 
 beforeAll(() => {

@@ -131,7 +131,7 @@ describe('provider calls heartbeat for their whole length and stop when cancelle
 describe("the API's withdrawal of an order and the saga's claim exclude each other", () => {
   it('claimed first: the withdrawal fails and the order stays', async () => {
     const { ref } = await newOrder(450, 1, 'STARTING');
-    expect(await markStarted(pool, ref)).toBe(true);
+    expect(await markStarted(pool, ref, 'run-a')).toBe(true);
     expect(await withdrawStart(pool, ref)).toBe(false);
     expect(await getOrder(pool, ref.orderId)).not.toBeNull();
   });
@@ -139,7 +139,7 @@ describe("the API's withdrawal of an order and the saga's claim exclude each oth
   it('withdrawn first: the row is gone and a late claim finds nothing', async () => {
     const { ref } = await newOrder(450, 1, 'STARTING');
     expect(await withdrawStart(pool, ref)).toBe(true);
-    expect(await markStarted(pool, ref)).toBe(false);
+    expect(await markStarted(pool, ref, 'run-a')).toBe(false);
     expect(await getOrder(pool, ref.orderId)).toBeNull();
   });
 
@@ -149,8 +149,8 @@ describe("the API's withdrawal of an order and the saga's claim exclude each oth
       orders.map(async ({ ref }, i) => {
         const [claimed, withdrawn] =
           i % 2 === 0
-            ? await Promise.all([markStarted(pool, ref), withdrawStart(pool, ref)])
-            : await Promise.all([withdrawStart(pool, ref), markStarted(pool, ref)]).then(([w, c]) => [c, w]);
+            ? await Promise.all([markStarted(pool, ref, 'run-a'), withdrawStart(pool, ref)])
+            : await Promise.all([withdrawStart(pool, ref), markStarted(pool, ref, 'run-a')]).then(([w, c]) => [c, w]);
         const exists = (await getOrder(pool, ref.orderId)) !== null;
         return { claimed, withdrawn, exists };
       }),
@@ -161,6 +161,13 @@ describe("the API's withdrawal of an order and the saga's claim exclude each oth
     }
   });
 
+  it('a second run of the same attempt (the re-drive, after the first claimed and closed) cannot claim it', async () => {
+    const { ref } = await newOrder(450, 1, 'STARTING');
+    expect(await markStarted(pool, ref, 'run-a')).toBe(true);
+    expect(await markStarted(pool, ref, 'run-b')).toBe(false);
+    expect(await markStarted(pool, ref, 'run-a')).toBe(true); // run A's retried claim
+  });
+
   it("a retry's withdrawal puts the order back to its failed attempt", async () => {
     const { ref } = await newOrder(450, 1, 'STARTED');
     await pool.query(`UPDATE orders SET status = 'FAILED', failure_reason = 'PAYMENT_UNAVAILABLE' WHERE id = $1`, [ref.orderId]);
@@ -169,7 +176,7 @@ describe("the API's withdrawal of an order and the saga's claim exclude each oth
     ]);
     expect(await withdrawStart(pool, { ...ref, attempt: 2 })).toBe(true);
     expect(await getOrder(pool, ref.orderId)).toMatchObject({ attempt: 1, status: 'FAILED', failureReason: 'PAYMENT_UNAVAILABLE' });
-    expect(await markStarted(pool, { ...ref, attempt: 2 })).toBe(false);
+    expect(await markStarted(pool, { ...ref, attempt: 2 }, 'run-a')).toBe(false);
   });
 });
 

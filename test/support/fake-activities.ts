@@ -23,7 +23,7 @@ export function fakeActivities(overrides: Partial<OrderActivities> = {}) {
     chargePayment: noop,
     refundPayment: noop,
     completeOrder: noop,
-    markCompensating: noop,
+    markCompensating: async () => ({ status: 'COMPENSATING', failureReason: null }),
     finishOrder: noop,
     sendNotification: noop,
   };

@@ -27,7 +27,7 @@ const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'tr
 
 let pool: Pool;
 const workflows: OrderWorkflows = {
-  start: async () => ({ kind: 'STARTED' }),
+  start: async () => ({ kind: 'STARTED', runId: 'run-1' }),
   cancel: async (orderId) => ({ orderId, status: 'PENDING' }),
   waitForClose: async () => undefined,
   ping: async () => undefined,

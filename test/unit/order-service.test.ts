@@ -57,7 +57,7 @@ describe('placing an order when the start is not clearly confirmed', () => {
 
   it('start timed out but its run claimed the order first: 202, and the order stays', async () => {
     const workflows = scripted(async (input) => {
-      await markStarted(pool, { orderId: input.orderId, attempt: 1 }); // the run's claim
+      await markStarted(pool, { orderId: input.orderId, attempt: 1 }, 'run-1'); // the run's claim
       return timeout();
     });
     const placed = await service(workflows).place(await body(), undefined);
@@ -72,7 +72,7 @@ describe('placing an order when the start is not clearly confirmed', () => {
   });
 
   it('a clean start confirms the row', async () => {
-    const workflows = scripted(async () => ({ kind: 'STARTED' }));
+    const workflows = scripted(async () => ({ kind: 'STARTED', runId: 'run-1' }));
     const placed = await service(workflows).place(await body(), undefined);
     expect(await findOrderIdentity(pool, placed.orderId)).toMatchObject({ startState: 'STARTED', status: 'PENDING' });
   });
@@ -80,7 +80,7 @@ describe('placing an order when the start is not clearly confirmed', () => {
 
 describe('retrying an order when the start is not clearly confirmed', () => {
   async function failedOrder(): Promise<string> {
-    const placed = await service(scripted(async () => ({ kind: 'STARTED' }))).place(await body(), undefined);
+    const placed = await service(scripted(async () => ({ kind: 'STARTED', runId: 'run-1' }))).place(await body(), undefined);
     await pool.query(`UPDATE orders SET status = 'FAILED', failure_reason = 'PAYMENT_UNAVAILABLE' WHERE id = $1`, [placed.orderId]);
     return placed.orderId;
   }
@@ -103,6 +103,14 @@ describe('retrying an order when the start is not clearly confirmed', () => {
     const orderId = await failedOrder();
     expect(await httpStatus(service(scripted(timeout)).retry(orderId))).toBe('503 TEMPORAL_UNAVAILABLE');
     expect(await findOrderIdentity(pool, orderId)).toMatchObject({ attempt: 1, status: 'FAILED', failureReason: 'PAYMENT_UNAVAILABLE' });
-    expect(await service(scripted(async () => ({ kind: 'STARTED' }))).retry(orderId)).toMatchObject({ attempt: 2 });
+    expect(await service(scripted(async () => ({ kind: 'STARTED', runId: 'run-1' }))).retry(orderId)).toMatchObject({ attempt: 2 });
+  });
+});
+
+describe('cancelling an order whose start is not confirmed yet', () => {
+  it('answers 409 START_IN_PROGRESS instead of a final NOT_CANCELLABLE, and sends nothing to Temporal', async () => {
+    const workflows = scripted(async () => ({ kind: 'RUNNING_ALREADY', runningAttempt: 1 }));
+    const placed = await service(workflows).place(await body(), 'key-' + Math.random());
+    expect(await httpStatus(service(workflows).cancel(placed.orderId))).toBe('409 START_IN_PROGRESS');
   });
 });

@@ -19,7 +19,7 @@ const started: OrderInput[] = [];
 const workflows: OrderWorkflows = {
   start: async (input) => {
     started.push(input);
-    return { kind: 'STARTED' };
+    return { kind: 'STARTED', runId: 'run-1' };
   },
   cancel: async () => {
     throw new Error('not expected');

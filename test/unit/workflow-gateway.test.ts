@@ -50,8 +50,8 @@ function fakeClient(opts: { start: () => Promise<unknown>; describe?: () => Prom
 
 describe('workflow gateway: starts', () => {
   it('reports a clean start, and records the attempt in the memo and allows a closed run of the id', async () => {
-    const { client, starts } = fakeClient({ start: async () => ({}) });
-    await expect(temporalOrderWorkflows(client, 'q').start(input)).resolves.toEqual({ kind: 'STARTED' });
+    const { client, starts } = fakeClient({ start: async () => ({ firstExecutionRunId: 'run-1' }) });
+    await expect(temporalOrderWorkflows(client, 'q').start(input)).resolves.toEqual({ kind: 'STARTED', runId: 'run-1' });
     expect(starts[0]).toMatchObject({
       workflowId: `order-${input.orderId}`,
       memo: { attempt: 2 },

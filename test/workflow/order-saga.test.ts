@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
-import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowUpdateFailedError, WorkflowUpdateStage, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -54,6 +54,7 @@ function orderInput(overrides: Partial<OrderInput> = {}): OrderInput {
     idempotencyKey: null,
     requestHash: null,
     paymentBudgetMs: 120_000,
+    fenced: true,
     ...overrides,
   };
 }
@@ -207,9 +208,10 @@ describe('order saga (time-skipping)', () => {
     const result = await runSaga(fake.activities, {
       during: async (handle) => {
         await started.promise;
-        const accepted = await handle.executeUpdate(cancelOrderUpdate);
-        expect(accepted.status).toBe('PENDING');
+        // The cancel is answered once the database has it, which is after the claim.
+        const update = await handle.startUpdate(cancelOrderUpdate, { waitForStage: WorkflowUpdateStage.ACCEPTED });
         release.resolve();
+        expect((await update.result()).status).toBe('PENDING');
       },
     });
     expect(result).toMatchObject({ status: 'CANCELLED', failureReason: 'CANCELLED_BY_CUSTOMER' });
@@ -288,6 +290,53 @@ describe('order saga (time-skipping)', () => {
     for (const call of fake.calls.filter((c) => c.name !== 'recordOrder')) {
       expect(call.args[0]).toMatchObject({ attempt: 2 });
     }
+  });
+
+  it('an order from an API without the start fence is recorded, not claimed', async () => {
+    const fake = fakeActivities({ claimOrder: async () => false });
+    const result = await runSaga(fake.activities, { input: orderInput({ fenced: undefined }) });
+    expect(result.status).toBe('COMPLETED');
+    expect(fake.names()[0]).toBe('recordOrder');
+  });
+
+  it('a cancel that meets an order the database already shows COMPLETED is refused, and nothing is undone', async () => {
+    const started = deferred();
+    const fake = fakeActivities({
+      chargePayment: blockUntilCancelled(started.resolve),
+      // An earlier try of this workflow task completed the order, then the task was lost.
+      markCompensating: async () => ({ status: 'COMPLETED', failureReason: null }),
+    });
+    let refusal: unknown;
+    const result = await runSaga(fake.activities, {
+      during: async (handle) => {
+        await started.promise;
+        refusal = await handle.executeUpdate(cancelOrderUpdate).catch((e: unknown) => e);
+      },
+    });
+    expect(refusal).toBeInstanceOf(WorkflowUpdateFailedError);
+    expect(((refusal as WorkflowUpdateFailedError).cause as ApplicationFailure).type).toBe(ErrorType.NotCancellable);
+    expect(result.status).toBe('COMPLETED');
+    expect(fake.names()).not.toContain('refundPayment');
+    expect(fake.names()).not.toContain('releaseInventory');
+    expect(fake.names().at(-1)).toBe('sendNotification');
+  });
+
+  it('a cancel that meets an order the database already shows FAILED is refused, and the order stays FAILED', async () => {
+    const started = deferred();
+    const fake = fakeActivities({
+      chargePayment: blockUntilCancelled(started.resolve),
+      markCompensating: async () => ({ status: 'FAILED', failureReason: 'PAYMENT_DECLINED' }),
+    });
+    let refusal: unknown;
+    const result = await runSaga(fake.activities, {
+      during: async (handle) => {
+        await started.promise;
+        refusal = await handle.executeUpdate(cancelOrderUpdate).catch((e: unknown) => e);
+      },
+    });
+    expect(refusal).toBeInstanceOf(WorkflowUpdateFailedError);
+    expect(result).toMatchObject({ status: 'FAILED', failureReason: 'PAYMENT_DECLINED' });
+    expect(fake.names()).not.toContain('finishOrder');
   });
 
   it('a run whose order was withdrawn by the API does nothing', async () => {
@@ -434,8 +483,9 @@ describe('an accepted cancel wins, whatever ends the interrupted step', () => {
           on: devEnv,
           during: async (handle) => {
             await started.promise;
-            await handle.executeUpdate(cancelOrderUpdate);
+            const update = await handle.startUpdate(cancelOrderUpdate, { waitForStage: WorkflowUpdateStage.ACCEPTED });
             accepted.resolve();
+            await update.result(); // 202: answered once PostgreSQL recorded COMPENSATING
           },
         });
         expect(result).toMatchObject({ status: 'CANCELLED', failureReason: 'CANCELLED_BY_CUSTOMER' });

@@ -4,8 +4,12 @@
 -- The API deletes (or, for a retry, reverts) a row only while it is STARTING, and
 -- the saga acts only after it has claimed the row; PostgreSQL orders the two, so
 -- an answer of 503 and a run of the saga exclude each other (docs/saga.md).
+-- claimed_run_id: the workflow run that claimed the attempt. Only that run may
+-- claim it again (a retried claim); a second run of the same attempt (the
+-- re-drive's, after the first had claimed and closed) finds it taken.
 ALTER TABLE orders
-  ADD COLUMN start_state text NOT NULL DEFAULT 'STARTED' CHECK (start_state IN ('STARTING', 'STARTED'));
+  ADD COLUMN start_state text NOT NULL DEFAULT 'STARTED' CHECK (start_state IN ('STARTING', 'STARTED')),
+  ADD COLUMN claimed_run_id text;
 -- The re-drive looks for rows whose start stayed unconfirmed.
 CREATE INDEX orders_starting_idx ON orders (created_at) WHERE start_state = 'STARTING';
 
@@ -27,3 +31,12 @@ CREATE TABLE simulated_provider.charges (
   created_at      timestamptz NOT NULL DEFAULT now(),
   updated_at      timestamptz NOT NULL DEFAULT now()
 );
+
+-- Before this migration `payments` itself played the provider's ledger: carry what
+-- it holds over, so that a compensation of a charge taken before the upgrade finds
+-- it at the provider and refunds it, and a late charge of a voided key stays refused.
+INSERT INTO simulated_provider.charges (idempotency_key, status, amount_cents, refunded_cents, created_at, updated_at)
+SELECT 'order-' || order_id || '-' || attempt,
+       CASE status WHEN 'CHARGED' THEN 'SUCCEEDED' WHEN 'REFUNDED' THEN 'REFUNDED' ELSE 'CANCELED' END,
+       charged_cents, refunded_cents, created_at, updated_at
+FROM payments;

@@ -16,7 +16,7 @@ ALTER TABLE inventory_reservations
 
 UPDATE inventory_reservations r SET status = 'COMMITTED', committed_at = o.updated_at
 FROM orders o
-WHERE o.id = r.order_id AND o.status = 'COMPLETED' AND r.status = 'RESERVED';
+WHERE o.id = r.order_id AND o.attempt = r.attempt AND o.status = 'COMPLETED' AND r.status = 'RESERVED';
 
 -- What remains RESERVED is still held; the old stock is already net of it (and of
 -- every completed order), so the shelf holds stock plus what is held.
