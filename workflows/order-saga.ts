@@ -3,6 +3,7 @@ import {
   ApplicationFailure,
   CancellationScope,
   CancelledFailure,
+  isCancellation,
   log,
   patched,
   proxyActivities,
@@ -272,7 +273,9 @@ function providerFailureCallMs(err: unknown): number | undefined {
  * customer was told 202. Undefined for a failure the saga does not recognise.
  */
 function failureReasonOf(err: unknown, cancelRequested: boolean, legacyPayment: boolean): FailureReason | undefined {
-  if (cancelRequested) return 'CANCELLED_BY_CUSTOMER';
+  // A cancellation that is not the customer's is an operator cancelling the
+  // workflow (Web UI, `temporal workflow cancel`): it is undone the same way.
+  if (cancelRequested || isCancellation(err)) return 'CANCELLED_BY_CUSTOMER';
   if (err instanceof ApplicationFailure && err.type === ErrorType.PaymentBudgetExhausted) return 'PAYMENT_UNAVAILABLE';
   if (err instanceof ActivityFailure) {
     const cause = err.cause;

@@ -247,6 +247,19 @@ describe('order saga (time-skipping)', () => {
     expect(fake.names().slice(-4)).toEqual(['markCompensating', 'refundPayment', 'releaseInventory', 'finishOrder']);
   });
 
+  it('an operator cancelling the workflow (Web UI, CLI) is undone like a customer cancel', async () => {
+    const started = deferred();
+    const fake = fakeActivities({ chargePayment: blockUntilCancelled(started.resolve) });
+    const result = await runSaga(fake.activities, {
+      during: async (handle) => {
+        await started.promise;
+        await handle.cancel();
+      },
+    });
+    expect(result).toMatchObject({ status: 'CANCELLED', failureReason: 'CANCELLED_BY_CUSTOMER' });
+    expect(fake.names().slice(-4)).toEqual(['markCompensating', 'refundPayment', 'releaseInventory', 'finishOrder']);
+  });
+
   it('cancel while payment retries are backing off stops waiting at once', async () => {
     const fake = fakeActivities({ chargePayment: providerDown() });
     const result = await runSaga(fake.activities, {
