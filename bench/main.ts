@@ -5,12 +5,11 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import amqp from 'amqplib';
 import pg from 'pg';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../lib/db/embedded';
 import { PROJECT_ROOT } from '../lib/paths';
 import { TEMPORAL_CLI, ensureTool } from '../lib/temporal/cli';
 import { startDevServer, type DevServer } from '../lib/temporal/dev-server';
-import { WORKFLOWS_PATH } from '../worker/options';
+import { writeWorkflowBundle } from '../lib/temporal/workflow-bundle';
 import { freePort } from '../lib/free-port';
 import { cpuPerOrder, cpuSnapshot, type CpuSnapshot } from './cpu';
 import { BENCH_PRODUCTS, countViolations, dropDatabase, findViolations, freshDatabase, slowCharges, terminalOrders, type FinalState } from './database';
@@ -113,7 +112,6 @@ interface PhaseContext {
 
 let temporal: DevServer | undefined;
 let workflowBundlePath = '';
-const quietLogger = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: console.error };
 
 /** A fresh dev server for the benchmark; `store` as in --temporal-db. */
 async function startTemporal(store: string): Promise<void> {
@@ -431,10 +429,8 @@ async function main(): Promise<void> {
   log(`machine: ${machine.cpuModel} × ${machine.cpus}, ${machine.memoryGiB} GiB`);
 
   if (designKeys.includes('temporal') || args.tune) {
-    const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });
     workflowBundlePath = path.join(PROJECT_ROOT, '.data', 'bench', 'workflow-bundle.js');
-    mkdirSync(path.dirname(workflowBundlePath), { recursive: true });
-    writeFileSync(workflowBundlePath, code);
+    await writeWorkflowBundle(workflowBundlePath);
   }
   if (args.tune) {
     await tune(machine, startedAt);

@@ -8,6 +8,7 @@ import { PROJECT_ROOT } from '../lib/paths';
 import { TEMPORAL_CLI, ensureTool } from '../lib/temporal/cli';
 import { TemporalUnreachableError, waitForTemporal } from '../lib/temporal/connection';
 import { startDevServer } from '../lib/temporal/dev-server';
+import { writeWorkflowBundle } from '../lib/temporal/workflow-bundle';
 import { waitForHttp } from '../lib/wait-for-http';
 import { ProcessGroup } from './process-group';
 
@@ -125,8 +126,11 @@ async function main(): Promise<void> {
     `Simulated services: inventory ${env.INVENTORY_LATENCY_MS} ms, payment ${env.PAYMENT_LATENCY_MS} ms, ` +
       `notification ${env.NOTIFY_LATENCY_MS} ms (INVENTORY_LATENCY_MS, PAYMENT_LATENCY_MS, NOTIFY_LATENCY_MS)`,
   );
+  step('Bundling the workflow code (a few seconds)');
+  env.WORKFLOW_BUNDLE_PATH = path.join(PROJECT_ROOT, '.data', 'workflow-bundle.js');
+  await writeWorkflowBundle(env.WORKFLOW_BUNDLE_PATH);
   const tsx = ['--import', 'tsx'];
-  step('Starting the worker (bundles the workflow code, a few seconds)');
+  step('Starting the worker');
   group.spawn('worker', process.execPath, [...tsx, path.join(PROJECT_ROOT, 'worker', 'main.ts')], env);
   step('Starting the API');
   group.spawn('api', process.execPath, [...tsx, path.join(PROJECT_ROOT, 'api', 'main.ts')], env);

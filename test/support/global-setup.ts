@@ -1,7 +1,6 @@
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../lib/db/embedded';
@@ -10,7 +9,7 @@ import { freePort } from '../../lib/free-port';
 import { PROJECT_ROOT } from '../../lib/paths';
 import { TEMPORAL_CLI, TEMPORAL_TEST_SERVER, ensureTool } from '../../lib/temporal/cli';
 import { startDevServer, type DevServer } from '../../lib/temporal/dev-server';
-import { WORKFLOWS_PATH } from '../../worker/options';
+import { writeWorkflowBundle } from '../../lib/temporal/workflow-bundle';
 import { testDatabaseUrl } from './env';
 
 const say = (msg: string) => console.log(`[test setup] ${msg}`);
@@ -114,11 +113,8 @@ async function setupSuite(project: TestProject): Promise<() => Promise<void>> {
   await migrate(databaseUrl);
 
   say('bundling the workflow code once for every worker in the suite');
-  const outDir = path.join(PROJECT_ROOT, '.data', 'test');
-  mkdirSync(outDir, { recursive: true });
-  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });
-  const workflowBundlePath = path.join(outDir, 'workflow-bundle.js');
-  writeFileSync(workflowBundlePath, code);
+  const workflowBundlePath = path.join(PROJECT_ROOT, '.data', 'test', 'workflow-bundle.js');
+  await writeWorkflowBundle(workflowBundlePath);
 
   say('starting a Temporal dev server (in memory, headless) for the end-to-end tests');
   server = await startDevServer({ cli: temporalCliPath, port: await freePort(), uiPort: null, stdio: 'ignore' });
@@ -137,11 +133,3 @@ async function setupSuite(project: TestProject): Promise<() => Promise<void>> {
   };
 }
 
-const quietLogger = {
-  log: () => undefined,
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: (msg: string) => console.warn(msg),
-  error: (msg: string) => console.error(msg),
-};

@@ -1,0 +1,29 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { WORKFLOWS_PATH } from '../../worker/options';
+
+/**
+ * Webpack's own report (a dozen lines per build) is noise to someone starting
+ * the stack or running the tests; its warnings and errors are not.
+ */
+const quietLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (message: string) => console.warn(message),
+  error: (message: string) => console.error(message),
+};
+
+/**
+ * Bundles the workflow code once and writes it to `outPath`, for workers that
+ * load a pre-built bundle (WORKFLOW_BUNDLE_PATH): production images, `npm start`,
+ * the tests and the benchmark. Returns the bundle's size in bytes.
+ */
+export async function writeWorkflowBundle(outPath: string): Promise<number> {
+  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });
+  mkdirSync(path.dirname(outPath), { recursive: true });
+  writeFileSync(outPath, code);
+  return code.length;
+}
