@@ -1,8 +1,12 @@
 import express, { type Express } from 'express';
+import helmet from 'helmet';
+import { loadConfig } from '../lib/config';
 import type { Pool } from '../lib/db/pool';
 import type { Logger } from '../lib/logger';
 import { requireApiKey } from './auth';
+import { corsFor } from './cors';
 import { errorHandler, notFoundRoute } from './errors';
+import { createLoadShedder } from './load-shedding';
 import { createMetrics } from './metrics';
 import { OrderService } from './orders/order-service';
 import type { OrderWorkflows } from './orders/workflow-gateway';
@@ -10,6 +14,10 @@ import { docsRoutes } from './routes/docs';
 import { healthRoutes } from './routes/health';
 import { orderRoutes } from './routes/orders';
 import { productRoutes } from './routes/products';
+import { rateLimitPerCaller } from './rate-limit';
+
+/** The configuration table's defaults (lib/config.ts), for callers that pass no limits of their own. */
+const DEFAULTS = loadConfig({});
 
 export interface AppDeps {
   pool: Pool;
@@ -19,6 +27,12 @@ export interface AppDeps {
   temporalUiUrl: string;
   namespace: string;
   paymentBudgetMs: number;
+  /** MAX_ORDERS_IN_FLIGHT; default as in lib/config.ts. */
+  maxOrdersInFlight?: number;
+  /** RATE_LIMIT_PER_MINUTE, 0 for none; default as in lib/config.ts. */
+  rateLimitPerMinute?: number;
+  /** CORS_ORIGINS; default none. */
+  corsOrigins?: readonly string[];
 }
 
 /** Builds the Express app from its collaborators; api/main.ts wires the real ones. */
@@ -29,10 +43,26 @@ export function createApp(deps: AppDeps): Express {
   const metrics = createMetrics();
   const requireKey = requireApiKey(deps.apiKeys);
   const orders = new OrderService(deps.pool, deps.workflows, { paymentBudgetMs: deps.paymentBudgetMs });
+  const shedder = createLoadShedder(deps.maxOrdersInFlight ?? DEFAULTS.MAX_ORDERS_IN_FLIGHT, metrics);
 
   app.use(metrics.middleware);
+  app.use(
+    helmet({
+      // The API is often reached over plain HTTP (locally, or behind a TLS-terminating proxy):
+      // upgrading the docs page's asset requests to https would break it there.
+      contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+    }),
+  );
+  app.use(corsFor(deps.corsOrigins ?? DEFAULTS.CORS_ORIGINS));
+  // Before the body is parsed, so a caller over its limit costs no parsing. Probes
+  // (/healthz, /readyz, /metrics) and the docs stay unlimited.
+  app.use(
+    '/api',
+    rateLimitPerCaller({ perMinute: deps.rateLimitPerMinute ?? DEFAULTS.RATE_LIMIT_PER_MINUTE, apiKeys: deps.apiKeys, metrics }),
+  );
+  // The largest valid order (50 lines) is a few kB; anything far past that is answered 413 unread.
   app.use(express.json({ limit: '64kb' }));
-  app.use(healthRoutes(deps.pool, deps.workflows, metrics));
+  app.use(healthRoutes(deps.pool, deps.workflows, metrics, deps.logger));
   app.use(docsRoutes());
   app.use('/api/products', productRoutes(deps.pool, requireKey));
   app.use(
@@ -42,6 +72,7 @@ export function createApp(deps: AppDeps): Express {
       orders,
       metrics,
       requireKey,
+      shedder,
       temporalUiUrl: deps.temporalUiUrl.replace(/\/$/, ''),
       namespace: deps.namespace,
     }),

@@ -33,6 +33,9 @@ async function main(): Promise<void> {
     temporalUiUrl: config.TEMPORAL_UI_URL,
     namespace: config.TEMPORAL_NAMESPACE,
     paymentBudgetMs: config.PAYMENT_BUDGET_MS,
+    maxOrdersInFlight: config.MAX_ORDERS_IN_FLIGHT,
+    rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
+    corsOrigins: config.CORS_ORIGINS,
   });
   const server = createServer(app);
   // Keep-alive longer than a typical load balancer's idle timeout, so the LB closes first.

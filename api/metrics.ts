@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** One registry per app instance, so tests can build several apps in one process. */
 export function createMetrics() {
@@ -18,6 +18,22 @@ export function createMetrics() {
     labelNames: ['replayed'] as const,
     registers: [registry],
   });
+  const ordersShed = new Counter({
+    name: 'orders_shed_total',
+    help: 'Order writes answered 503 OVERLOADED at once because MAX_ORDERS_IN_FLIGHT were already running, by route',
+    labelNames: ['route'] as const,
+    registers: [registry],
+  });
+  const ordersInFlight = new Gauge({
+    name: 'orders_in_flight',
+    help: 'Order write handlers (place, retry) running now; at MAX_ORDERS_IN_FLIGHT further ones are shed',
+    registers: [registry],
+  });
+  const rateLimited = new Counter({
+    name: 'http_rate_limited_total',
+    help: 'Requests answered 429 RATE_LIMITED because their caller exceeded RATE_LIMIT_PER_MINUTE',
+    registers: [registry],
+  });
 
   const middleware: RequestHandler = (req, res, next) => {
     const end = httpDuration.startTimer();
@@ -29,7 +45,7 @@ export function createMetrics() {
     next();
   };
 
-  return { registry, middleware, ordersAccepted };
+  return { registry, middleware, ordersAccepted, ordersShed, ordersInFlight, rateLimited };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -43,6 +43,21 @@ const error = (code: string, description: string): ResponseConfig => ({
   content: { 'application/json': { schema: errorEnvelope, example: { error: { code, message: '…' } } } },
 });
 
+/** An error answer that tells the client when to come back. */
+const retryLater = (code: string, description: string, retryAfter = 'Seconds to wait before retrying.'): ResponseConfig => ({
+  ...error(code, description),
+  headers: { 'Retry-After': { description: retryAfter, schema: { type: 'integer', minimum: 0 } } },
+});
+
+/** Every /api route is rate limited per caller (RATE_LIMIT_PER_MINUTE; its API key when valid, else its IP). */
+const rateLimited = retryLater(
+  'RATE_LIMITED',
+  ': this caller (its API key when it sends a valid one, else its IP address) made more than RATE_LIMIT_PER_MINUTE requests ' +
+    'this minute; nothing was done. `RateLimit` and `RateLimit-Policy` headers state the budget.',
+);
+const overloadedText =
+  'OVERLOADED: MAX_ORDERS_IN_FLIGHT order writes are already running in this process; answered at once and nothing was changed. ';
+
 const internal = error('INTERNAL', ': an unexpected error; logged with its stack, which never reaches the client.');
 const unauthorized = error('UNAUTHORIZED', ': API_KEYS is set and the bearer token is missing or wrong.');
 /** Errors of any route that reads a JSON body (express.json runs before the route). */
@@ -70,7 +85,7 @@ function buildDocument() {
       operationId: 'listProducts',
       tags: ['products'],
       summary: 'The catalogue with current stock, by id',
-      responses: { 200: { description: 'Every product.', content: json(productList) }, 500: internal },
+      responses: { 200: { description: 'Every product.', content: json(productList) }, 429: rateLimited, 500: internal },
     },
     {
       method: 'get',
@@ -82,6 +97,7 @@ function buildDocument() {
       responses: {
         200: { description: 'The product.', content: json(product) },
         404: error('PRODUCT_NOT_FOUND', ': no such product (also for a malformed id).'),
+        429: rateLimited,
         500: internal,
       },
     },
@@ -99,6 +115,7 @@ function buildDocument() {
         400: error('VALIDATION_FAILED', ' (bad id or body) or INVALID_JSON.'),
         401: unauthorized,
         ...bodyErrors,
+        429: rateLimited,
         500: internal,
       },
     },
@@ -144,12 +161,18 @@ function buildDocument() {
           ' (`details.productIds`) or IDEMPOTENCY_KEY_REUSED (the key was used with a different body; `details.orderId`).',
         ),
         ...bodyErrors,
+        429: rateLimited,
         500: error(
           'INTERNAL',
           ', or OUTCOME_UNKNOWN: the start could be neither confirmed nor withdrawn, so the order may go ahead ' +
             '(`details.orderId`); look it up before placing it again.',
         ),
-        503: error('TEMPORAL_UNAVAILABLE', ': the workflow could not be started and the order was withdrawn; no order exists and none will run. Retry later.'),
+        503: retryLater(
+          'TEMPORAL_UNAVAILABLE',
+          ': the workflow could not be started and the order was withdrawn; no order exists and none will run. Retry later. ' +
+            `Or ${overloadedText}Retry after \`Retry-After\` seconds.`,
+          'With OVERLOADED: seconds to wait before retrying.',
+        ),
       },
     },
     {
@@ -162,6 +185,7 @@ function buildDocument() {
       responses: {
         200: { description: 'Matching orders.', content: json(orderList) },
         400: error('VALIDATION_FAILED', ': an unknown status, a bad customerId or a limit outside 1–200.'),
+        429: rateLimited,
         500: internal,
       },
     },
@@ -175,6 +199,7 @@ function buildDocument() {
       responses: {
         200: { description: 'The order.', content: json(orderView) },
         404: error('ORDER_NOT_FOUND', '.'),
+        429: rateLimited,
         500: internal,
       },
     },
@@ -196,6 +221,7 @@ function buildDocument() {
           ': the order is already COMPLETED, FAILED or CANCELLED, or COMPENSATING: it is already being undone (`details.status`); ' +
             'START_IN_PROGRESS: the order\'s start is not confirmed yet, retry in a moment.',
         ),
+        429: rateLimited,
         500: internal,
         503: error('TEMPORAL_UNAVAILABLE', ': the workflow service did not confirm the cancel in time; it may still apply. Look the order up or retry the cancel.'),
       },
@@ -221,8 +247,14 @@ function buildDocument() {
           ': only FAILED + PAYMENT_UNAVAILABLE orders can be retried (`details.status`, `details.failureReason`); ' +
             'RETRY_IN_PROGRESS: the previous run is still closing, retry in a moment.',
         ),
+        429: rateLimited,
         500: error('INTERNAL', ', or OUTCOME_UNKNOWN: the new attempt could be neither confirmed nor withdrawn; look the order up.'),
-        503: error('TEMPORAL_UNAVAILABLE', ': the new attempt could not be started and was withdrawn; the order is FAILED as before. Retry later.'),
+        503: retryLater(
+          'TEMPORAL_UNAVAILABLE',
+          ': the new attempt could not be started and was withdrawn; the order is FAILED as before. Retry later. ' +
+            `Or ${overloadedText}Retry after \`Retry-After\` seconds.`,
+          'With OVERLOADED: seconds to wait before retrying.',
+        ),
       },
     },
     {

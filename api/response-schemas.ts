@@ -74,7 +74,7 @@ export const health = z.strictObject({ status: z.literal('ok') });
 export const readiness = z.strictObject({
   status: z.enum(['ready', 'not ready']),
   checks: z.strictObject({
-    postgres: z.string().meta({ description: '"ok" or "unavailable: <reason>"' }),
-    temporal: z.string().meta({ description: '"ok" or "unavailable: <reason>"' }),
+    postgres: z.enum(['ok', 'unavailable']).meta({ description: 'The reason is logged, never answered.' }),
+    temporal: z.enum(['ok', 'unavailable']).meta({ description: 'The reason is logged, never answered.' }),
   }),
 });

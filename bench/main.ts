@@ -149,6 +149,8 @@ async function phase<T>(design: Design, name: string, extraEnv: NodeJS.ProcessEn
     TEMPORAL_TASK_QUEUE: `bench-${design.key}-${name}-${Date.now()}`,
     WORKFLOW_BUNDLE_PATH: workflowBundlePath,
     LOG_LEVEL: 'warn',
+    // All the offered load comes from this one address: a per-caller limit would measure the limiter, not the design.
+    RATE_LIMIT_PER_MINUTE: process.env.RATE_LIMIT_PER_MINUTE ?? '0',
     ...extraEnv,
   };
   const specs = design.processes();

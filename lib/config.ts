@@ -45,6 +45,20 @@ const schema = z.object({
   // overload (docs/benchmarks.md), and two processes stay well inside
   // PostgreSQL's default max_connections of 100.
   PG_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(30),
+  // How many POST /api/orders and retry handlers may run at once in one API process; the next one is
+  // answered 503 OVERLOADED at once instead of queueing for the pool and Temporal until its start deadline.
+  MAX_ORDERS_IN_FLIGHT: z.coerce.number().int().min(1).max(10_000).default(64),
+  // Requests per minute one caller (its API key when it sends a valid one, else its IP) may make to /api;
+  // 0 turns the limit off (a gateway in front may already do it).
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(600),
+  // Origins a browser may call the API from; unset: none, so no Access-Control-* header is ever sent.
+  CORS_ORIGINS: z
+    .string()
+    .optional()
+    .transform((v) => (v ?? '').split(',').map((o) => o.trim()).filter((o) => o.length > 0))
+    .pipe(z.array(z.url({ protocol: /^https?$/, message: 'must be comma-separated origins such as https://shop.example' })))
+    // A browser's Origin header is scheme://host[:port], no path: compare against that form.
+    .transform((origins) => origins.map((o) => new URL(o).origin)),
   // Worker tuning; unset means the SDK's default. docs/benchmarks.md measures them.
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: slots.optional(),
   WORKER_MAX_CONCURRENT_ACTIVITIES: slots.optional(),

@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import express, { Router } from 'express';
+import helmet from 'helmet';
 import { openApiDocument } from '../openapi';
 
 // swagger-ui-dist's main module loads its 1.7 MB browser bundle into Node; we only need its folder.
@@ -12,6 +14,9 @@ const ASSETS = new Set(['/swagger-ui.css', '/swagger-ui-bundle.js', '/favicon-32
  * validatorUrl: null keeps Swagger UI from sending the document to validator.swagger.io;
  * the page then needs nothing but this server, so it works offline.
  */
+const INIT_SCRIPT = `
+      window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui', validatorUrl: null, deepLinking: true });
+    `;
 const PAGE = `<!DOCTYPE html>
 <html lang="en">
   <head>
@@ -25,12 +30,21 @@ const PAGE = `<!DOCTYPE html>
   <body>
     <div id="swagger-ui"></div>
     <script src="/docs/swagger-ui-bundle.js"></script>
-    <script>
-      window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui', validatorUrl: null, deepLinking: true });
-    </script>
+    <script>${INIT_SCRIPT}</script>
   </body>
 </html>
 `;
+
+/**
+ * The app's Content-Security-Policy (helmet's) allows scripts from this server only; the
+ * page's one inline script is allowed by its hash, so no other inline script can run.
+ */
+const pageCsp = helmet.contentSecurityPolicy({
+  directives: {
+    scriptSrc: ["'self'", `'sha256-${createHash('sha256').update(INIT_SCRIPT).digest('base64')}'`],
+    upgradeInsecureRequests: null,
+  },
+});
 
 /** GET /openapi.json (the contract, api/openapi.ts) and GET /docs (Swagger UI on it, served from node_modules). */
 export function docsRoutes(): Router {
@@ -41,7 +55,7 @@ export function docsRoutes(): Router {
     res.json(openApiDocument());
   });
 
-  router.get('/docs', (_req, res) => {
+  router.get('/docs', pageCsp, (_req, res) => {
     res.type('html').send(PAGE);
   });
 

@@ -1,26 +1,35 @@
 import { Router } from 'express';
 import type { Pool } from '../../lib/db/pool';
+import type { Logger } from '../../lib/logger';
 import type { Metrics } from '../metrics';
 import type { OrderWorkflows } from '../orders/workflow-gateway';
 
-export function healthRoutes(pool: Pool, workflows: OrderWorkflows, metrics: Metrics): Router {
+export function healthRoutes(pool: Pool, workflows: OrderWorkflows, metrics: Metrics, logger: Logger): Router {
   const router = Router();
 
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
 
-  /** Ready when both stores answer; a load balancer stops sending orders otherwise. */
+  /**
+   * Ready when both stores answer; a load balancer stops sending orders otherwise.
+   * The answer says only which store is down: its error text (host names, ports,
+   * user names, driver internals) goes to the log, not to whoever can reach the port.
+   */
   router.get('/readyz', async (_req, res) => {
-    const check = async (fn: () => Promise<unknown>) => {
+    const check = async (dependency: string, fn: () => Promise<unknown>) => {
       try {
         await fn();
-        return 'ok';
+        return 'ok' as const;
       } catch (err) {
-        return `unavailable: ${(err as Error).message}`;
+        logger.warn({ err, dependency }, 'readiness check failed');
+        return 'unavailable' as const;
       }
     };
-    const [postgres, temporal] = await Promise.all([check(() => pool.query('SELECT 1')), check(() => workflows.ping())]);
+    const [postgres, temporal] = await Promise.all([
+      check('postgres', () => pool.query('SELECT 1')),
+      check('temporal', () => workflows.ping()),
+    ]);
     const ready = postgres === 'ok' && temporal === 'ok';
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks: { postgres, temporal } });
   });

@@ -1,6 +1,7 @@
 import { Router, type RequestHandler } from 'express';
 import { getOrder, listOrders, type OrderView } from '../../activities/orders/records';
 import type { Pool } from '../../lib/db/pool';
+import type { LoadShedder } from '../load-shedding';
 import type { Metrics } from '../metrics';
 import { orderNotFound, type OrderService } from '../orders/order-service';
 import { createOrderBody, idempotencyKeyHeader, listOrdersQuery, orderIdParam, parseOr400 } from '../schemas';
@@ -11,6 +12,8 @@ export interface OrderRouteDeps {
   orders: OrderService;
   metrics: Metrics;
   requireKey: RequestHandler;
+  /** Bounds the handlers that start workflows (place, retry); reads and cancels are cheap and unbounded. */
+  shedder: LoadShedder;
   temporalUiUrl: string;
   namespace: string;
 }
@@ -35,7 +38,7 @@ export function orderRoutes(deps: OrderRouteDeps): Router {
     return raw;
   };
 
-  router.post('/', deps.requireKey, async (req, res) => {
+  router.post('/', deps.requireKey, deps.shedder.guard('place', async (req, res) => {
     const rawKey = req.get('idempotency-key');
     const key = rawKey === undefined ? undefined : parseOr400(idempotencyKeyHeader, rawKey, 'Idempotency-Key header');
     const body = parseOr400(createOrderBody, req.body, 'order');
@@ -46,7 +49,7 @@ export function orderRoutes(deps: OrderRouteDeps): Router {
       .status(202)
       .location(`/api/orders/${placed.orderId}`)
       .json({ orderId: placed.orderId, status: placed.status, links: links(placed.orderId) });
-  });
+  }));
 
   router.get('/', async (req, res) => {
     const filter = parseOr400(listOrdersQuery, req.query, 'query');
@@ -64,10 +67,10 @@ export function orderRoutes(deps: OrderRouteDeps): Router {
     res.status(202).json(await orders.cancel(orderIdOr404(String(req.params.id))));
   });
 
-  router.post('/:id/retry', deps.requireKey, async (req, res) => {
+  router.post('/:id/retry', deps.requireKey, deps.shedder.guard('retry', async (req, res) => {
     const retried = await orders.retry(orderIdOr404(String(req.params.id)));
     res.status(202).location(`/api/orders/${retried.orderId}`).json({ ...retried, links: links(retried.orderId) });
-  });
+  }));
 
   return router;
 }

@@ -28,6 +28,9 @@ async function main(): Promise<void> {
     temporalUiUrl: config.TEMPORAL_UI_URL,
     namespace: config.TEMPORAL_NAMESPACE,
     paymentBudgetMs: config.PAYMENT_BUDGET_MS,
+    maxOrdersInFlight: config.MAX_ORDERS_IN_FLIGHT,
+    rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
+    corsOrigins: config.CORS_ORIGINS,
   });
   const server = app.listen(config.PORT);
   process.on('SIGTERM', () => server.close(() => worker.shutdown()));

@@ -5,7 +5,7 @@ import request from 'supertest';
 import type { Response } from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
-import { createApp } from '../../api/app';
+import { createApp, type AppDeps } from '../../api/app';
 import { openApiDocument } from '../../api/openapi';
 import type { OrderWorkflows } from '../../api/orders/workflow-gateway';
 import { errorEnvelope, orderView, placedOrder, product } from '../../api/response-schemas';
@@ -33,7 +33,7 @@ const workflows: OrderWorkflows = {
   ping: async () => undefined,
 };
 
-function app(apiKeys: string[] = []) {
+function app(apiKeys: string[] = [], overrides: Partial<AppDeps> = {}) {
   return createApp({
     pool,
     workflows,
@@ -42,6 +42,7 @@ function app(apiKeys: string[] = []) {
     temporalUiUrl: 'http://127.0.0.1:8233',
     namespace: 'default',
     paymentBudgetMs: 60_000,
+    ...overrides,
   });
 }
 
@@ -161,6 +162,25 @@ describe('routes and document agree', () => {
 });
 
 describe('the document', () => {
+  it('documents 429 RATE_LIMITED with Retry-After on every /api operation, and 503 OVERLOADED on the order writes', () => {
+    for (const op of documentedOperations()) {
+      const [method, path] = op.split(' ') as [string, string];
+      const responses = doc.paths?.[path]?.[method.toLowerCase() as 'get']?.responses ?? {};
+      const limited = responses['429'] as { description?: string; headers?: object } | undefined;
+      if (!path.startsWith('/api/')) {
+        expect(limited, op).toBeUndefined();
+        continue;
+      }
+      expect(limited?.description, op).toMatch(/^RATE_LIMITED/);
+      expect(limited?.headers, op).toHaveProperty('Retry-After');
+    }
+    for (const [method, path] of [['post', '/api/orders'], ['post', '/api/orders/{id}/retry']] as const) {
+      const unavailable = doc.paths?.[path]?.[method]?.responses?.['503'] as { description?: string; headers?: object };
+      expect(unavailable.description, path).toMatch(/OVERLOADED/);
+      expect(unavailable.headers, path).toHaveProperty('Retry-After');
+    }
+  });
+
   it('is valid OpenAPI 3.1', async () => {
     expect(doc.openapi).toBe('3.1.0');
     // validate() dereferences in place, so it gets a copy.
@@ -331,5 +351,38 @@ describe('answers match the document', () => {
     const metrics = await request(server).get('/metrics');
     expect(metrics.status).toBe(200);
     expect(metrics.type).toBe('text/plain');
+  });
+});
+
+describe('refusals match the document', () => {
+  it('429 RATE_LIMITED and 503 OVERLOADED', async () => {
+    const limited = app([], { rateLimitPerMinute: 1 });
+    await request(limited).get('/api/products');
+    const tooMany = await request(limited).get('/api/products');
+    expect(tooMany.status).toBe(429);
+    expectDocumented('get', '/api/products', tooMany, errorEnvelope);
+
+    // A start that never answers keeps the one slot taken; the next order is shed.
+    let release: (() => void) | undefined;
+    const held: OrderWorkflows = {
+      ...workflows,
+      start: () => new Promise((resolve) => (release = () => resolve({ kind: 'STARTED', runId: 'run-1' }))),
+    };
+    const sku = await freshProduct(pool);
+    const body = { customerId: 'c-doc', items: [{ productId: sku.id, quantity: 1 }] };
+    const server = app([], { workflows: held, maxOrdersInFlight: 1 }).listen(0);
+    try {
+      const first = request(server).post('/api/orders').send(body).then((r) => r); // sent now: supertest is lazy
+      while (!release) await new Promise((r) => setTimeout(r, 10));
+      const shed = await request(server).post('/api/orders').send(body);
+      expect(shed.status).toBe(503);
+      expect(shed.body.error.code).toBe('OVERLOADED');
+      expectDocumented('post', '/api/orders', shed, errorEnvelope);
+      release();
+      expect((await first).status).toBe(202);
+    } finally {
+      release?.();
+      server.close();
+    }
   });
 });
