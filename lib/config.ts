@@ -39,11 +39,10 @@ const schema = z.object({
   // retrying a failing provider before the order fails with PAYMENT_UNAVAILABLE.
   // The API passes it into each workflow, so it is fixed per order at start.
   PAYMENT_BUDGET_MS: millis.min(1000).default(120_000),
-  // Size of each process's PostgreSQL pool (API and worker have one each). The API
-  // holds one connection per order for the length of its workflow start, so the
-  // pool bounds how many accepts are in flight; 30 measured better than 10 under
-  // overload (docs/benchmarks.md), and two processes stay well inside
-  // PostgreSQL's default max_connections of 100.
+  // Size of each process's PostgreSQL pool (API and worker have one each). No
+  // connection is held while the API waits for Temporal, so this bounds concurrent
+  // SQL only; MAX_ORDERS_IN_FLIGHT bounds accepts. Two processes of 30 stay well
+  // inside PostgreSQL's default max_connections of 100.
   PG_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(30),
   // How many POST /api/orders and retry handlers may run at once in one API process; the next one is
   // answered 503 OVERLOADED at once instead of queueing for the pool and Temporal until its start deadline.

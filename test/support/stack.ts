@@ -69,6 +69,9 @@ export async function startStack(
     LOG_LEVEL: 'warn',
     // Several stacks of two processes share the server's connections (the embedded one allows 200).
     PG_POOL_SIZE: '5',
+    // The tests poll orders ten times a second from one address; rate limiting has
+    // its own tests (test/unit/hardening.test.ts) and would only make these flaky.
+    RATE_LIMIT_PER_MINUTE: '0',
     ...overrides,
   };
   let worker = opts.worker === false ? undefined : launch('worker', env);
