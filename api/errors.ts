@@ -32,8 +32,14 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       httpError = new HttpError(400, 'INVALID_JSON', 'The request body is not valid JSON.');
     } else if (err?.type === 'entity.too.large') {
       httpError = new HttpError(413, 'PAYLOAD_TOO_LARGE', 'The request body is too large.');
+    } else if (err instanceof URIError && (err as URIError & { status?: number }).status === 400) {
+      // Express's router could not percent-decode a path parameter (e.g. "/api/orders/%zz").
+      httpError = new HttpError(400, 'MALFORMED_URL', 'The request path is not valid percent-encoding.');
     } else if (err?.type === 'encoding.unsupported' || err?.type === 'charset.unsupported') {
       httpError = new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Unsupported body encoding.');
+    } else if (err?.expose === true && Number.isInteger(err.status) && err.status >= 400 && err.status < 500) {
+      // Any other client error from the body parser, e.g. a Content-Encoding: gzip body that is not gzip.
+      httpError = new HttpError(err.status, 'BAD_REQUEST', 'The request body could not be read.');
     } else {
       logger.error({ err, method: req.method, path: req.path }, 'unhandled error');
       httpError = new HttpError(500, 'INTERNAL', 'Internal server error.');
