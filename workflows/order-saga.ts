@@ -116,7 +116,9 @@ export async function orderSaga(input: OrderInput): Promise<OrderState> {
       // Answer only once PostgreSQL agrees: local activities take effect before
       // their workflow task completes, so a task that was lost and retried may
       // meet this cancel with the order already finished in the database.
-      await condition(() => verdict !== undefined);
+      // Not interrupted by an operator's workflow cancel: every path that ends
+      // the run sets the verdict first, and that cancel is undone the same way.
+      await CancellationScope.nonCancellable(() => condition(() => verdict !== undefined));
       if (verdict!.status !== 'COMPENSATING') {
         throw ApplicationFailure.nonRetryable(`Order is already ${verdict!.status}`, ErrorType.NotCancellable);
       }
@@ -125,8 +127,10 @@ export async function orderSaga(input: OrderInput): Promise<OrderState> {
     {
       // Accepted only while the saga can still act on it: once it is undoing a
       // failure, a cancel would change nothing, so saying 202 would be untrue.
+      // A repeated cancel while the first one is being carried out is accepted
+      // again (the client may have timed out waiting for the first answer).
       validator: () => {
-        if (isTerminal(state.status) || state.status === 'COMPENSATING') {
+        if (isTerminal(state.status) || (state.status === 'COMPENSATING' && !state.cancelRequested)) {
           throw ApplicationFailure.nonRetryable(`Order is already ${state.status}`, ErrorType.NotCancellable);
         }
       },
@@ -134,7 +138,10 @@ export async function orderSaga(input: OrderInput): Promise<OrderState> {
   );
 
   if (v0_2) {
-    if (!(await db.claimOrder(ref, workflowInfo().firstExecutionRunId))) {
+    // The database writes outside the forward steps are not interrupted by an
+    // operator's workflow cancel: each must finish once it may have taken effect.
+    const claimed = await CancellationScope.nonCancellable(() => db.claimOrder(ref, workflowInfo().firstExecutionRunId));
+    if (!claimed) {
       // The API withdrew this order and answered 503 before this run could claim
       // it (or another run of the attempt holds it): nothing may happen.
       state.abandoned = true;
@@ -198,7 +205,7 @@ export async function orderSaga(input: OrderInput): Promise<OrderState> {
       // so the compensations' results are in history and are not run again on
       // every retry of the failing task. Covered by "an unknown failure
       // compensates, then waits for a fix" in test/workflow/order-saga.test.ts.
-      await sleep(1);
+      await CancellationScope.nonCancellable(() => sleep(1));
       throw new Error(`Order ${input.orderId}: unexpected failure of a forward step: ${String(err)}`);
     }
     const final: OrderStatus = reason === 'CANCELLED_BY_CUSTOMER' ? 'CANCELLED' : 'FAILED';
@@ -210,8 +217,10 @@ export async function orderSaga(input: OrderInput): Promise<OrderState> {
 
   // Stock and money are both in hand: the order is complete from here on, and
   // the cancel validator rejects cancels from this line, before the write.
+  // An operator's workflow cancel from here on does not undo the order: the goods
+  // are the customer's and the money ours, as with a customer's late cancel.
   setStatus('COMPLETED');
-  await db.completeOrder(ref);
+  await CancellationScope.nonCancellable(() => db.completeOrder(ref));
   return finishCompleted();
 
   /** Confirms a completed order by notification; its failure never undoes the order. */

@@ -107,7 +107,9 @@ export class OrderService {
 
   async cancel(orderId: string): Promise<{ orderId: string; status: OrderStatus }> {
     const order = await this.identityOr404(orderId);
-    if (isTerminal(order.status) || order.status === 'COMPENSATING') throw notCancellable(order.status);
+    // COMPENSATING is for the saga to judge: a repeat of a cancel being carried
+    // out is accepted again, a cancel during the undoing of a failure is not.
+    if (isTerminal(order.status)) throw notCancellable(order.status);
     // Its run may not exist yet (or may be a closed earlier attempt's): a cancel
     // now could reach nothing, so say "not yet" rather than "never".
     if (order.startState === 'STARTING') throw startInProgress(orderId);

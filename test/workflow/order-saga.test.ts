@@ -413,6 +413,55 @@ describe('order saga (time-skipping)', () => {
     expect(timers).toBeGreaterThan(0);
   });
 
+  it('a cancel repeated while the first one is being carried out is accepted again', async () => {
+    const started = deferred();
+    const compensating = deferred();
+    const release = deferred();
+    const fake = fakeActivities({
+      chargePayment: blockUntilCancelled(started.resolve),
+      releaseInventory: async () => {
+        compensating.resolve();
+        await release.promise;
+      },
+    });
+    const result = await runSaga(fake.activities, {
+      during: async (handle) => {
+        await started.promise;
+        const first = await handle.startUpdate(cancelOrderUpdate, { waitForStage: WorkflowUpdateStage.ACCEPTED });
+        await compensating.promise;
+        const second = await handle.startUpdate(cancelOrderUpdate, { waitForStage: WorkflowUpdateStage.ACCEPTED });
+        release.resolve();
+        expect((await first.result()).status).toBe('RESERVED');
+        expect((await second.result()).status).toBe('COMPENSATING');
+      },
+    });
+    expect(result).toMatchObject({ status: 'CANCELLED', failureReason: 'CANCELLED_BY_CUSTOMER' });
+  });
+
+  it('a customer cancel still waiting for its answer survives an operator cancelling the workflow', async () => {
+    const started = deferred();
+    const releaseCharge = deferred();
+    const fake = fakeActivities({
+      chargePayment: async () => {
+        started.resolve();
+        await releaseCharge.promise; // between heartbeats: the cancel has not reached it yet
+      },
+    });
+    const result = await runSaga(fake.activities, {
+      on: devEnv,
+      during: async (handle) => {
+        await started.promise;
+        const customer = await handle.startUpdate(cancelOrderUpdate, { waitForStage: WorkflowUpdateStage.ACCEPTED });
+        await handle.cancel();
+        await new Promise((r) => setTimeout(r, 300));
+        releaseCharge.resolve();
+        expect((await customer.result()).status).toBe('RESERVED');
+      },
+    });
+    expect(result).toMatchObject({ status: 'CANCELLED', failureReason: 'CANCELLED_BY_CUSTOMER' });
+    expect(fake.names().slice(-4)).toEqual(['markCompensating', 'refundPayment', 'releaseInventory', 'finishOrder']);
+  });
+
   it('a cancel while the order is compensating is refused (409), and the order ends as it was going to', async () => {
     const compensating = deferred();
     const release = deferred();
