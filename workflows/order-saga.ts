@@ -177,7 +177,8 @@ export async function orderSaga(input: OrderInput): Promise<OrderState> {
     if (state.cancelRequested) throw new CancelledFailure('Cancelled as the payment step finished');
   } catch (err) {
     const reason = failureReasonOf(err, state.cancelRequested, legacyPayment);
-    // From here the cancel validator refuses: there is nothing left to cancel.
+    // From here the cancel validator refuses new cancels (there is nothing left to
+    // cancel); it still accepts a repeat of the cancel that is being carried out.
     setStatus('COMPENSATING');
     const recorded = await CancellationScope.nonCancellable(() => db.markCompensating(ref));
     // Runs recorded before markCompensating answered have no answer here.
