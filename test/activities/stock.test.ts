@@ -5,9 +5,8 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createActivities, type OrderActivities } from '../../activities';
 import { getOrder } from '../../activities/orders/records';
-import { createApp } from '../../api/app';
+import { testApp } from '../support/app';
 import type { OrderWorkflows } from '../../api/orders/workflow-gateway';
-import { createLogger } from '../../lib/logger';
 import { createPool, type Pool } from '../../lib/db/pool';
 import { ErrorType, type OrderInput, type OrderRef } from '../../workflows/types';
 import { freshProduct, stockOf } from '../support/db';
@@ -37,17 +36,7 @@ const workflows: OrderWorkflows = {
   ping: async () => undefined,
 };
 
-function app() {
-  return createApp({
-    pool,
-    workflows,
-    logger: createLogger('test', 'silent'),
-    apiKeys: [],
-    temporalUiUrl: 'http://127.0.0.1:8233',
-    namespace: 'default',
-    paymentBudgetMs: 60_000,
-  });
-}
+const app = () => testApp(pool, workflows);
 
 beforeAll(() => {
   pool = createPool(inject('testEnv').databaseUrl, POOL_SIZE);

@@ -3,12 +3,11 @@ import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import request, { type Response } from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../api/app';
+import { testApp } from '../support/app';
 import type { OrderWorkflows } from '../../api/orders/workflow-gateway';
 import { createOrderBody, productBody } from '../../api/schemas';
 import { upsertProduct, type Product } from '../../activities/inventory/catalogue';
 import type { Pool } from '../../lib/db/pool';
-import { createLogger } from '../../lib/logger';
 import type { OrderInput } from '../../workflows/types';
 import { countOrders, freshProduct, testPool } from '../support/db';
 
@@ -50,14 +49,7 @@ const idArb = fc.stringMatching(ID_RE);
 
 beforeAll(async () => {
   pool = testPool();
-  server = createApp({
-    pool,
-    workflows,
-    logger: createLogger('test', 'silent'),
-    apiKeys: [],
-    temporalUiUrl: 'http://127.0.0.1:8233',
-    namespace: 'default',
-    paymentBudgetMs: 60_000,
+  server = testApp(pool, workflows, {
     rateLimitPerMinute: 0, // thousands of requests from one caller: the limiter is not under test here
     maxOrdersInFlight: 1_000,
   }).listen(0);

@@ -1,9 +1,9 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp, type AppDeps } from '../../api/app';
+import type { AppDeps } from '../../api/app';
+import { testApp } from '../support/app';
 import type { OrderWorkflows, StartOutcome } from '../../api/orders/workflow-gateway';
 import type { Pool } from '../../lib/db/pool';
-import { createLogger } from '../../lib/logger';
 import type { OrderInput } from '../../workflows/types';
 import { countOrders, freshProduct, testPool } from '../support/db';
 
@@ -31,18 +31,7 @@ const accepting: OrderWorkflows = {
   ping: async () => undefined,
 };
 
-function app(overrides: Partial<AppDeps> = {}) {
-  return createApp({
-    pool,
-    workflows: accepting,
-    logger: createLogger('test', 'silent'),
-    apiKeys: [],
-    temporalUiUrl: 'http://127.0.0.1:8233',
-    namespace: 'default',
-    paymentBudgetMs: 60_000,
-    ...overrides,
-  });
-}
+const app = (overrides: Partial<AppDeps> = {}) => testApp(pool, accepting, overrides);
 
 const order = (customerId = 'c-harden') => ({ customerId, items: [{ productId, quantity: 1 }] });
 

@@ -5,13 +5,13 @@ import request from 'supertest';
 import type { Response } from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
-import { createApp, type AppDeps } from '../../api/app';
+import type { AppDeps } from '../../api/app';
+import { testApp } from '../support/app';
 import { openApiDocument } from '../../api/openapi';
 import type { OrderWorkflows } from '../../api/orders/workflow-gateway';
 import { errorEnvelope, orderView, placedOrder, product } from '../../api/response-schemas';
 import { createOrderBody, idempotencyKeyHeader, productBody } from '../../api/schemas';
 import type { Pool } from '../../lib/db/pool';
-import { createLogger } from '../../lib/logger';
 import { freshProduct, testPool } from '../support/db';
 
 /**
@@ -33,18 +33,7 @@ const workflows: OrderWorkflows = {
   ping: async () => undefined,
 };
 
-function app(apiKeys: string[] = [], overrides: Partial<AppDeps> = {}) {
-  return createApp({
-    pool,
-    workflows,
-    logger: createLogger('test', 'silent'),
-    apiKeys,
-    temporalUiUrl: 'http://127.0.0.1:8233',
-    namespace: 'default',
-    paymentBudgetMs: 60_000,
-    ...overrides,
-  });
-}
+const app = (apiKeys: string[] = [], overrides: Partial<AppDeps> = {}) => testApp(pool, workflows, { apiKeys, ...overrides });
 
 beforeAll(() => {
   pool = testPool();

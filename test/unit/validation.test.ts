@@ -1,8 +1,7 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../api/app';
+import { testApp } from '../support/app';
 import type { OrderWorkflows } from '../../api/orders/workflow-gateway';
-import { createLogger } from '../../lib/logger';
 import type { Pool } from '../../lib/db/pool';
 import type { OrderInput } from '../../workflows/types';
 import { countOrders, freshProduct, testPool } from '../support/db';
@@ -28,17 +27,7 @@ const workflows: OrderWorkflows = {
   ping: async () => undefined,
 };
 
-function app(apiKeys: string[] = []) {
-  return createApp({
-    pool,
-    workflows,
-    logger: createLogger('test', 'silent'),
-    apiKeys,
-    temporalUiUrl: 'http://127.0.0.1:8233',
-    namespace: 'default',
-    paymentBudgetMs: 60_000,
-  });
-}
+const app = (apiKeys: string[] = []) => testApp(pool, workflows, { apiKeys });
 
 beforeAll(async () => {
   pool = testPool();
