@@ -6,6 +6,7 @@ import {
   markStarted,
   withdrawStart,
   type OrderIdentity,
+  type OrderView,
 } from '../../activities/orders/records';
 import { inTransaction, type Pool } from '../../lib/db/pool';
 import { isTerminal, type OrderInput, type OrderStatus } from '../../workflows/types';
@@ -143,18 +144,7 @@ export class OrderService {
     await this.workflows.waitForClose(orderId, 5_000);
     const view = (await getOrder(this.pool, orderId))!;
     const attempt = order.attempt + 1;
-    const input: OrderInput = {
-      orderId,
-      customerId: view.customerId,
-      items: view.items,
-      amountCents: view.amountCents,
-      paymentMethod: view.paymentMethod,
-      attempt,
-      idempotencyKey: null,
-      requestHash: null,
-      paymentBudgetMs: this.options.paymentBudgetMs,
-      fenced: true,
-    };
+    const input = sagaInputFor(view, attempt, this.options.paymentBudgetMs);
     const moved = await this.pool.query(
       `UPDATE orders SET attempt = $2, status = 'PENDING', failure_reason = NULL, start_state = 'STARTING',
                          claimed_run_id = NULL, updated_at = now()
@@ -252,6 +242,27 @@ export class OrderService {
     if (!order) throw orderNotFound(orderId);
     return order;
   }
+}
+
+/**
+ * The saga's input for one attempt of an order already recorded (a retry, or the
+ * re-drive of an unconfirmed start): everything comes from its row. The
+ * Idempotency-Key and request hash stay with the row; only the first start's
+ * input carries them.
+ */
+export function sagaInputFor(order: OrderView, attempt: number, paymentBudgetMs: number): OrderInput {
+  return {
+    orderId: order.orderId,
+    customerId: order.customerId,
+    items: order.items,
+    amountCents: order.amountCents,
+    paymentMethod: order.paymentMethod,
+    attempt,
+    idempotencyKey: null,
+    requestHash: null,
+    paymentBudgetMs,
+    fenced: true,
+  };
 }
 
 /** A start that met an open run of another attempt (the previous one, still closing). */

@@ -1,7 +1,7 @@
 import { findOrderIdentity, findUnconfirmedStarts, getOrder, markStarted } from '../../activities/orders/records';
 import type { Pool } from '../../lib/db/pool';
 import type { Logger } from '../../lib/logger';
-import type { OrderInput } from '../../workflows/types';
+import { sagaInputFor } from './order-service';
 import type { OrderWorkflows } from './workflow-gateway';
 
 /**
@@ -25,22 +25,12 @@ export async function redriveUnconfirmedStarts(
 ): Promise<number> {
   let started = 0;
   for (const ref of await findUnconfirmedStarts(pool, olderThanMs)) {
-    const order = await getOrder(pool, ref.orderId);
-    if (!order || order.attempt !== ref.attempt) continue; // withdrawn or moved on meanwhile
+    // Withdrawn, moved to another attempt or claimed since the query: nothing to do.
     const identity = await findOrderIdentity(pool, ref.orderId);
-    if (identity?.startState !== 'STARTING') continue; // claimed meanwhile
-    const input: OrderInput = {
-      orderId: order.orderId,
-      customerId: order.customerId,
-      items: order.items,
-      amountCents: order.amountCents,
-      paymentMethod: order.paymentMethod,
-      attempt: order.attempt,
-      idempotencyKey: null,
-      requestHash: null,
-      paymentBudgetMs,
-      fenced: true,
-    };
+    if (identity?.attempt !== ref.attempt || identity.startState !== 'STARTING') continue;
+    const order = await getOrder(pool, ref.orderId);
+    if (!order) continue;
+    const input = sagaInputFor(order, ref.attempt, paymentBudgetMs);
     const outcome = await workflows.start(input);
     // An open run of this attempt claims the row itself; anything else waits for the
     // next round. A run claimed the row meanwhile? Then this claim fails, and so
