@@ -47,6 +47,8 @@ export const HEARTBEAT_INTERVAL_MS = 1_000;
 export async function providerCall<T>(call: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const ctx = activityContext();
   if (!ctx) return call(new AbortController().signal);
+  // A local activity has no heartbeat: the server never hears of it.
+  if (ctx.info.isLocal) return call(ctx.cancellationSignal);
   const beat = setInterval(() => ctx.heartbeat(), HEARTBEAT_INTERVAL_MS);
   try {
     return await call(ctx.cancellationSignal);

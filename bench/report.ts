@@ -13,6 +13,13 @@ export interface DesignMetrics {
   peakRssMb: number;
   /** CPU time per order at the light rate, summed over every process that took part (see cpuBreakdownTable). */
   cpuMsPerOrder: number;
+  /** Accept p99 at 40 orders/s offered, from the ramp (undefined when the ramp stopped below it). */
+  acceptP99MsAt40?: number;
+  /** Temporal only: per completed order, from its history (bench/history-cost.ts) plus heartbeats from the server's metrics. */
+  actionsPerOrder?: number;
+  historyEventsPerOrder?: number;
+  workflowTasksPerOrder?: number;
+  actionsByKind?: Record<string, number>;
 }
 
 export interface BenchReport {
@@ -25,7 +32,10 @@ export interface BenchReport {
   durationSec: number;
 }
 
-const ROWS: Array<[keyof DesignMetrics, string]> = [
+/** The figures that are numbers (every one but the breakdown of actions). */
+type NumericMetric = Exclude<keyof DesignMetrics, 'actionsByKind'>;
+
+const ROWS: Array<[NumericMetric, string]> = [
   ['acceptP50Ms', 'accept latency p50 (ms)'],
   ['acceptP99Ms', 'accept latency p99 (ms)'],
   ['maxSustainedRps', 'highest rate with accept p99 < 100 ms, no errors (orders/s)'],
@@ -36,9 +46,14 @@ const ROWS: Array<[keyof DesignMetrics, string]> = [
   ['violations', 'invariant violations under the failure mix'],
   ['peakRssMb', 'peak memory of the design\'s processes (MB RSS, sum)'],
   ['cpuMsPerOrder', 'CPU per order at the light rate, all processes (ms)'],
+  ['acceptP99MsAt40', 'accept latency p99 at 40 orders/s (ms)'],
+  ['actionsPerOrder', 'Temporal actions per completed order'],
+  ['historyEventsPerOrder', 'history events per completed order'],
+  ['workflowTasksPerOrder', 'workflow tasks per completed order'],
 ];
 
-const fmt = (v: number) => (Number.isFinite(v) ? (Number.isInteger(v) ? String(v) : v.toFixed(1)) : 'n/a');
+const fmt = (v: number | undefined) =>
+  v === undefined ? '' : Number.isFinite(v) ? (Number.isInteger(v) ? String(v) : v.toFixed(1)) : 'n/a';
 
 export function markdownTable(report: BenchReport, keys: DesignKey[]): string {
   const head = `| | ${keys.join(' | ')} |\n| --- | ${keys.map(() => '---:').join(' | ')} |`;
@@ -75,7 +90,7 @@ export function markdownReport(report: BenchReport, keys: DesignKey[]): string {
 
 /** A small grouped bar chart, one panel per figure, as standalone SVG. */
 export function svgChart(report: BenchReport, keys: DesignKey[]): string {
-  const panels: Array<[keyof DesignMetrics, string]> = [
+  const panels: Array<[NumericMetric, string]> = [
     ['acceptP99Ms', 'accept p99 (ms)'],
     ['terminalP99Ms', 'submit → final p99 (ms)'],
     ['completedPerSec', 'completed orders/s'],
@@ -93,12 +108,12 @@ export function svgChart(report: BenchReport, keys: DesignKey[]): string {
   ];
   panels.forEach(([metric, title], i) => {
     const x0 = 10 + i * panelW;
-    const max = Math.max(1, ...keys.map((k) => (Number.isFinite(report.designs[k][metric]) ? report.designs[k][metric] : 0)));
+    const max = Math.max(1, ...keys.map((k) => report.designs[k][metric] ?? 0).filter(Number.isFinite));
     parts.push(`<text x="${x0}" y="20" font-weight="bold">${title}</text>`);
     keys.forEach((k, j) => {
       const v = report.designs[k][metric];
       const y = 34 + j * (barH + 8);
-      const w = Number.isFinite(v) ? Math.max(1, ((panelW - 90) * v) / max) : 0;
+      const w = v !== undefined && Number.isFinite(v) ? Math.max(1, ((panelW - 90) * v) / max) : 0;
       parts.push(`<rect x="${x0}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${colours[k]}"/>`);
       parts.push(`<text x="${x0 + w + 4}" y="${y + 15}">${fmt(v)}</text>`);
     });

@@ -28,6 +28,7 @@ import {
   databaseStep,
   inventoryStep,
   legacyPaymentStep,
+  notificationFirstTry,
   notificationStep,
   paymentStep,
 } from './activity-options';
@@ -50,6 +51,7 @@ const inventory = proxyActivities<InventoryStepActivities>(inventoryStep);
 const payment = proxyActivities<PaymentStepActivities>(paymentStep);
 const compensation = proxyLocalActivities<CompensationActivities>(compensationStep);
 const notifications = proxyActivities<NotificationStepActivities>(notificationStep);
+const localNotifications = proxyLocalActivities<NotificationStepActivities>(notificationFirstTry);
 
 /**
  * Changes to the saga's commands, behind `patched()` so that runs started by an
@@ -66,7 +68,34 @@ export const SAGA_PATCHES = {
    * PostgreSQL has recorded it.
    */
   v0_2: 'saga-0.2.0',
+  /**
+   * 0.3.0: fewer commands per order, each of them a billed action on Temporal
+   * Cloud and a write on the server (docs/benchmarks.md, "Actions per order").
+   * The reserve activity claims the row itself; the completion and the
+   * confirmation run as local activities in one workflow task; OrderStatus is
+   * upserted only for the statuses an operator filters on (OPERATOR_STATUSES).
+   */
+  v0_3: 'saga-0.3.0',
 } as const;
+
+/**
+ * The OrderStatus values mirrored into the search attribute from 0.3.0 on: where
+ * an order ended, and COMPENSATING (an undo that is taking long is what an
+ * operator looks for). RESERVED and PAID last a provider call each; they are in
+ * PostgreSQL, the status query and the Web UI's current details, and mirroring
+ * them cost an upsert apiece on every order.
+ */
+const OPERATOR_STATUSES: ReadonlySet<OrderStatus> = new Set(['COMPENSATING', 'COMPLETED', 'FAILED', 'CANCELLED']);
+
+/** Which release's commands this run issues: 1 (0.1.x), 2 (0.2.x) or 3 (0.3.x). Read once per run. */
+function sagaVersion(input: OrderInput): 1 | 2 | 3 {
+  // Orders from an API without the start fence keep the 0.1 behaviour throughout.
+  if (input.fenced !== true) return 1;
+  // Newest first: a new run records only the newest marker (and one
+  // TemporalChangeVersion upsert); a replayed 0.2 run finds no 0.3 marker.
+  if (patched(SAGA_PATCHES.v0_3)) return 3;
+  return patched(SAGA_PATCHES.v0_2) ? 2 : 1;
+}
 
 /**
  * One order, start to finish: reserve stock, charge the card, complete, then
@@ -83,9 +112,12 @@ export async function orderSaga(input: OrderInput): Promise<OrderState> {
     failureReason: null,
     cancelRequested: false,
   };
+  const version = sagaVersion(input);
+  const v0_2 = version >= 2;
+  const lean = version >= 3;
   const setStatus = (status: OrderStatus): void => {
     state.status = status;
-    upsertSearchAttributes([{ key: OrderStatusKey, value: status }]);
+    if (!lean || OPERATOR_STATUSES.has(status)) upsertSearchAttributes([{ key: OrderStatusKey, value: status }]);
     // The Web UI shows this on the workflow's page; it is not part of the history.
     setCurrentDetails(`**${status}**${state.cancelRequested ? ' · cancel requested' : ''}`);
   };
@@ -101,9 +133,6 @@ export async function orderSaga(input: OrderInput): Promise<OrderState> {
    * too late). Undefined until then.
    */
   let verdict: RecordedStatus | undefined;
-  // Orders from an API without the start fence, and runs recorded before 0.2.0,
-  // keep the earlier behaviour throughout.
-  const v0_2 = input.fenced === true && patched(SAGA_PATCHES.v0_2);
 
   setHandler(orderStateQuery, () => ({ ...state }));
   setHandler(
@@ -137,19 +166,25 @@ export async function orderSaga(input: OrderInput): Promise<OrderState> {
     },
   );
 
-  if (v0_2) {
+  /**
+   * Ends a run whose order the API withdrew (it answered 503 because the start
+   * looked failed), or that another run of the attempt holds: nothing may happen.
+   */
+  const abandon = (): OrderState => {
+    state.abandoned = true;
+    verdict = { status: 'PENDING', failureReason: null };
+    upsertSearchAttributes([{ key: OrderStatusKey, value: 'ABANDONED' }]);
+    return { ...state };
+  };
+  const runId = workflowInfo().firstExecutionRunId;
+  // From 0.3 the reserve step claims the row; true once it has answered.
+  let claimConfirmed = false;
+  if (version === 2) {
     // The database writes outside the forward steps are not interrupted by an
     // operator's workflow cancel: each must finish once it may have taken effect.
-    const claimed = await CancellationScope.nonCancellable(() => db.claimOrder(ref, workflowInfo().firstExecutionRunId));
-    if (!claimed) {
-      // The API withdrew this order and answered 503 before this run could claim
-      // it (or another run of the attempt holds it): nothing may happen.
-      state.abandoned = true;
-      verdict = { status: 'PENDING', failureReason: null };
-      upsertSearchAttributes([{ key: OrderStatusKey, value: 'ABANDONED' }]);
-      return { ...state };
-    }
-  } else {
+    const claimed = await CancellationScope.nonCancellable(() => db.claimOrder(ref, runId));
+    if (!claimed) return abandon();
+  } else if (version === 1) {
     await db.recordOrder(input);
   }
 
@@ -160,7 +195,14 @@ export async function orderSaga(input: OrderInput): Promise<OrderState> {
   try {
     await forwardSteps.run(async () => {
       compensations.unshift(() => compensation.releaseInventory(ref));
-      await inventory.reserveInventory(ref);
+      if (lean) {
+        // Claims the row for this run before it reserves, in one activity task.
+        const outcome = await inventory.reserveInventory(ref, runId);
+        if (outcome === 'NOT_CLAIMED') return;
+        claimConfirmed = true;
+      } else {
+        await inventory.reserveInventory(ref);
+      }
       setStatus('RESERVED');
 
       compensations.unshift(() => compensation.refundPayment(ref));
@@ -172,11 +214,20 @@ export async function orderSaga(input: OrderInput): Promise<OrderState> {
       }
       setStatus('PAID');
     });
+    if (lean && !claimConfirmed) return abandon();
     // A cancel handled in the same activation as the last step's result finds
     // no running step to interrupt; it still wins, because it was accepted.
     if (state.cancelRequested) throw new CancelledFailure('Cancelled as the payment step finished');
   } catch (err) {
     const reason = failureReasonOf(err, state.cancelRequested, legacyPayment);
+    if (lean && !claimConfirmed) {
+      // The step failed or was cancelled before the reserve step answered, so
+      // whether it claimed the row is unknown. Claim now (again, for the same
+      // run, succeeds): refused means this run never held the order, so it
+      // reserved and charged nothing and must not touch it.
+      const claimed = await CancellationScope.nonCancellable(() => db.claimOrder(ref, runId));
+      if (!claimed) return abandon();
+    }
     // From here the cancel validator refuses new cancels (there is nothing left to
     // cancel); it still accepts a repeat of the cancel that is being carried out.
     setStatus('COMPENSATING');
@@ -227,6 +278,17 @@ export async function orderSaga(input: OrderInput): Promise<OrderState> {
   /** Confirms a completed order by notification; its failure never undoes the order. */
   async function finishCompleted(): Promise<OrderState> {
     try {
+      if (lean) {
+        // From 0.3 first tried in the same workflow task as completeOrder.
+        const sent = await localNotifications.sendNotification(ref, 'order_confirmed').then(
+          () => true,
+          (err: unknown) => {
+            log.warn('order_confirmed notification: first try failed, retrying as an activity', { error: String(err) });
+            return false;
+          },
+        );
+        if (sent) return { ...state };
+      }
       await notifications.sendNotification(ref, 'order_confirmed');
     } catch (err) {
       // The customer has the goods and we have the money: a lost e-mail is not a

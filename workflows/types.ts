@@ -98,6 +98,9 @@ export interface OrderState {
   abandoned?: boolean;
 }
 
+/** What the reserve step answers when it also claims the order (saga 0.3.0 on). */
+export type ReserveOutcome = 'RESERVED' | 'NOT_CLAIMED';
+
 /** An order's status as PostgreSQL holds it. */
 export interface RecordedStatus {
   status: OrderStatus;

@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { inTransaction, type Pool, type PoolClient } from '../../lib/db/pool';
-import { ErrorType, type OrderRef } from '../../workflows/types';
-import { transition } from '../orders/records';
+import { ErrorType, type OrderRef, type ReserveOutcome } from '../../workflows/types';
+import { markStarted, transition } from '../orders/records';
 import { callService, providerCall, type ServiceBehaviour } from '../simulation';
 
 export function inventoryActivities(pool: Pool, behaviour: ServiceBehaviour, random?: () => number) {
@@ -11,8 +11,14 @@ export function inventoryActivities(pool: Pool, behaviour: ServiceBehaviour, ran
      * in one transaction, all or none, and moves the order to RESERVED in the same
      * transaction. The reservation row makes a retry (or a run after release)
      * change nothing.
+     *
+     * With `claimFor` (the saga from 0.3.0 on: its first run id) it first claims
+     * the row the API committed for that run, as claimOrder does, so that the
+     * saga's first step needs no task of its own. NOT_CLAIMED means the API
+     * withdrew the order or another run holds it: nothing was done.
      */
-    async reserveInventory(ref: OrderRef): Promise<void> {
+    async reserveInventory(ref: OrderRef, claimFor?: string): Promise<ReserveOutcome> {
+      if (claimFor !== undefined && !(await markStarted(pool, ref, claimFor))) return 'NOT_CLAIMED';
       await providerCall((signal) => callService('inventory', behaviour, random, signal));
       await inTransaction(pool, async (tx) => {
         const claim = await tx.query(
@@ -40,6 +46,7 @@ export function inventoryActivities(pool: Pool, behaviour: ServiceBehaviour, ran
         }
         await transition(tx, ref, ['PENDING'], 'RESERVED');
       });
+      return 'RESERVED';
     },
 
     /**

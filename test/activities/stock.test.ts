@@ -20,7 +20,7 @@ import { freshProduct, stockOf } from '../support/db';
 let pool: Pool;
 let acts: OrderActivities;
 const env = new MockActivityEnvironment();
-const run = <A extends unknown[]>(fn: (...args: A) => Promise<void>, ...args: A) => env.run(fn, ...args);
+const run = <A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A) => env.run(fn, ...args);
 const noService = { latencyMs: 0, failureRate: 0 };
 // The race test only races if several transactions can be open at once.
 const POOL_SIZE = 12;

@@ -10,15 +10,17 @@ export interface Call {
 /**
  * In-memory stand-ins for the saga's activities, for the time-skipping tests:
  * every call is recorded in order; `overrides` replace single activities to
- * fail, block or succeed after some attempts.
+ * fail, block or succeed after some attempts. `claimable: false` is an order
+ * the API withdrew: claimOrder and the claim inside reserveInventory are both
+ * refused, as PostgreSQL refuses them (activities/orders/records.ts markStarted).
  */
-export function fakeActivities(overrides: Partial<OrderActivities> = {}) {
+export function fakeActivities(overrides: Partial<OrderActivities> = {}, { claimable = true } = {}) {
   const calls: Call[] = [];
   const noop = async () => undefined;
   const base: OrderActivities = {
-    claimOrder: async () => true,
+    claimOrder: async () => claimable,
     recordOrder: noop,
-    reserveInventory: noop,
+    reserveInventory: async (_ref, claimFor) => (claimFor !== undefined && !claimable ? 'NOT_CLAIMED' : 'RESERVED'),
     releaseInventory: noop,
     chargePayment: noop,
     refundPayment: noop,

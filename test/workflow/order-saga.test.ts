@@ -92,9 +92,10 @@ async function runSaga(
  * so a cancel reaches it no sooner than it would reach production code.
  */
 function blockUntilCancelled(started: () => void) {
-  return async () => {
+  return async (): Promise<never> => {
     started();
     await providerCall((signal) => abortableDelay(24 * 3600_000, signal));
+    throw new Error('a day passed and nothing cancelled this call');
   };
 }
 
@@ -112,7 +113,9 @@ describe('order saga (time-skipping)', () => {
     const fake = fakeActivities();
     const result = await runSaga(fake.activities);
     expect(result).toMatchObject({ status: 'COMPLETED', failureReason: null });
-    expect(fake.names()).toEqual(['claimOrder', 'reserveInventory', 'chargePayment', 'completeOrder', 'sendNotification']);
+    expect(fake.names()).toEqual(['reserveInventory', 'chargePayment', 'completeOrder', 'sendNotification']);
+    // The reserve step claims the order for this run (its first run id).
+    expect(fake.calls[0]?.args[1]).toEqual(expect.any(String));
     expect(fake.calls.at(-1)?.args[1]).toBe('order_confirmed');
   });
 
@@ -120,7 +123,8 @@ describe('order saga (time-skipping)', () => {
     const fake = fakeActivities({ reserveInventory: failing(ErrorType.OutOfStock, false) });
     const result = await runSaga(fake.activities);
     expect(result).toMatchObject({ status: 'FAILED', failureReason: 'OUT_OF_STOCK' });
-    expect(fake.names()).toEqual(['claimOrder', 'reserveInventory', 'markCompensating', 'releaseInventory', 'finishOrder']);
+    // The reserve step failed, so its claim is confirmed before anything is undone.
+    expect(fake.names()).toEqual(['reserveInventory', 'claimOrder', 'markCompensating', 'releaseInventory', 'finishOrder']);
     expect(fake.calls.at(-1)?.args.slice(1)).toEqual(['FAILED', 'OUT_OF_STOCK']);
   });
 
@@ -129,7 +133,7 @@ describe('order saga (time-skipping)', () => {
     const result = await runSaga(fake.activities);
     expect(result).toMatchObject({ status: 'FAILED', failureReason: 'PAYMENT_DECLINED' });
     expect(fake.count('chargePayment')).toBe(1);
-    expect(fake.names().slice(3)).toEqual(['markCompensating', 'refundPayment', 'releaseInventory', 'finishOrder']);
+    expect(fake.names().slice(2)).toEqual(['markCompensating', 'refundPayment', 'releaseInventory', 'finishOrder']);
   });
 
   it('provider down past the payment budget: PAYMENT_UNAVAILABLE after minutes of retries', async () => {
@@ -195,29 +199,33 @@ describe('order saga (time-skipping)', () => {
     expect(fake.names().at(-1)).toBe('finishOrder');
   });
 
-  it('cancel while the order is being claimed: nothing is reserved or charged', async () => {
+  it('cancel before the reserve step answers: the claim is confirmed, then stock is released', async () => {
     const started = deferred();
-    const release = deferred();
-    const fake = fakeActivities({
-      claimOrder: async () => {
-        started.resolve();
-        await release.promise;
-        return true;
-      },
-    });
+    const fake = fakeActivities({ reserveInventory: blockUntilCancelled(started.resolve) });
     const result = await runSaga(fake.activities, {
       during: async (handle) => {
         await started.promise;
         // The cancel is answered once the database has it, which is after the claim.
-        const update = await handle.startUpdate(cancelOrderUpdate, { waitForStage: WorkflowUpdateStage.ACCEPTED });
-        release.resolve();
-        expect((await update.result()).status).toBe('PENDING');
+        expect((await handle.executeUpdate(cancelOrderUpdate)).status).toBe('PENDING');
       },
     });
     expect(result).toMatchObject({ status: 'CANCELLED', failureReason: 'CANCELLED_BY_CUSTOMER' });
-    expect(fake.names()).not.toContain('chargePayment');
-    expect(fake.names().slice(-3)).toEqual(['markCompensating', 'releaseInventory', 'finishOrder']);
+    expect(fake.names()).toEqual(['reserveInventory', 'claimOrder', 'markCompensating', 'releaseInventory', 'finishOrder']);
     expect(fake.calls.at(-1)?.args.slice(1)).toEqual(['CANCELLED', 'CANCELLED_BY_CUSTOMER']);
+  });
+
+  it('an operator cancel before the reserve step claimed a withdrawn order: the run touches nothing', async () => {
+    const started = deferred();
+    // Cancelled before its claim (still queued, say); the API then withdrew the order.
+    const fake = fakeActivities({ reserveInventory: blockUntilCancelled(started.resolve) }, { claimable: false });
+    const result = await runSaga(fake.activities, {
+      during: async (handle) => {
+        await started.promise;
+        await handle.cancel();
+      },
+    });
+    expect(result).toMatchObject({ status: 'PENDING', abandoned: true });
+    expect(fake.names()).toEqual(['reserveInventory', 'claimOrder']);
   });
 
   it('cancel during the inventory step interrupts it and releases', async () => {
@@ -230,7 +238,7 @@ describe('order saga (time-skipping)', () => {
       },
     });
     expect(result).toMatchObject({ status: 'CANCELLED', failureReason: 'CANCELLED_BY_CUSTOMER' });
-    expect(fake.names()).toEqual(['claimOrder', 'reserveInventory', 'markCompensating', 'releaseInventory', 'finishOrder']);
+    expect(fake.names()).toEqual(['reserveInventory', 'claimOrder', 'markCompensating', 'releaseInventory', 'finishOrder']);
   });
 
   it('cancel during the payment step refunds, then releases', async () => {
@@ -306,7 +314,7 @@ describe('order saga (time-skipping)', () => {
   });
 
   it('an order from an API without the start fence is recorded, not claimed', async () => {
-    const fake = fakeActivities({ claimOrder: async () => false });
+    const fake = fakeActivities({}, { claimable: false });
     const result = await runSaga(fake.activities, { input: orderInput({ fenced: undefined }) });
     expect(result.status).toBe('COMPLETED');
     expect(fake.names()[0]).toBe('recordOrder');
@@ -338,10 +346,10 @@ describe('order saga (time-skipping)', () => {
   });
 
   it('a run whose order was withdrawn by the API does nothing', async () => {
-    const fake = fakeActivities({ claimOrder: async () => false });
+    const fake = fakeActivities({}, { claimable: false });
     const result = await runSaga(fake.activities);
     expect(result).toMatchObject({ status: 'PENDING', abandoned: true });
-    expect(fake.names()).toEqual(['claimOrder']);
+    expect(fake.names()).toEqual(['reserveInventory']);
   });
 
   it('an unknown failure compensates, then waits for a fix: the workflow task fails, the workflow stays open', async () => {
@@ -366,7 +374,7 @@ describe('order saga (time-skipping)', () => {
       expect((await handle.describe()).status.name).toBe('RUNNING');
       await handle.terminate('test over');
     });
-    expect(fake.names()).toEqual(['claimOrder', 'reserveInventory', 'markCompensating', 'releaseInventory']);
+    expect(fake.names()).toEqual(['reserveInventory', 'claimOrder', 'markCompensating', 'releaseInventory']);
   });
 
   it('a database outage in the payment step does not spend the payment budget', async () => {

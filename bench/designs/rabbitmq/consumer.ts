@@ -26,7 +26,9 @@ if (!STEPS.includes(step)) throw new Error(`CONSUMER must be one of ${STEPS.join
 async function main(): Promise<void> {
   const { pool, domain, logger } = baselineRuntime(`bench-rabbitmq-${step}`);
   const run: Record<Step, (orderId: string) => Promise<void>> = {
-    inventory: (orderId) => domain.reserveInventory({ orderId, attempt: 1 }),
+    inventory: async (orderId) => {
+      await domain.reserveInventory({ orderId, attempt: 1 });
+    },
     payment: (orderId) => domain.chargePayment({ orderId, attempt: 1 }),
     notification: (orderId) => domain.sendNotification({ orderId, attempt: 1 }, 'order_confirmed'),
   };
