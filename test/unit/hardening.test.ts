@@ -128,7 +128,7 @@ describe('rate limiting per caller', () => {
   });
 
   it('counts a valid API key as its own caller, and a made-up token as the IP it comes from', async () => {
-    const server = app({ rateLimitPerMinute: 1, apiKeys: ['key-a', 'key-b'] });
+    const server = app({ rateLimitPerMinute: 1, apiKeys: ['key-a', 'b=key-b'] });
     const as = (token: string) => request(server).get('/api/products').set('Authorization', `Bearer ${token}`);
     expect((await as('key-a')).status).toBe(200);
     expect((await as('key-a')).status).toBe(429);
