@@ -1,7 +1,7 @@
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import { parseApiKeys } from '../lib/api-keys';
-import { loadConfig } from '../lib/config';
+import { loadConfig, type TrustProxy } from '../lib/config';
 import type { Pool } from '../lib/db/pool';
 import type { Logger } from '../lib/logger';
 import { authenticate, requireAdmin, requireCaller } from './auth';
@@ -36,6 +36,8 @@ export interface AppDeps {
   rateLimitPerMinute?: number;
   /** CORS_ORIGINS; default none. */
   corsOrigins?: readonly string[];
+  /** TRUST_PROXY; default off. */
+  trustProxy?: TrustProxy;
 }
 
 /** Builds the Express app from its collaborators; api/main.ts wires the real ones. */
@@ -43,6 +45,8 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false); // order state changes underneath; never answer 304 from a stale tag
+  // Off unless TRUST_PROXY names the proxies in front: only then is X-Forwarded-For the client's address (req.ip).
+  app.set('trust proxy', deps.trustProxy ?? DEFAULTS.TRUST_PROXY);
   const metrics = createMetrics();
   const orders = new OrderService(deps.pool, deps.workflows, { paymentBudgetMs: deps.paymentBudgetMs });
   const shedder = createLoadShedder(deps.maxOrdersInFlight ?? DEFAULTS.MAX_ORDERS_IN_FLIGHT, metrics);

@@ -42,6 +42,7 @@ async function main(): Promise<void> {
     maxOrdersInFlight: config.MAX_ORDERS_IN_FLIGHT,
     rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
     corsOrigins: config.CORS_ORIGINS,
+    trustProxy: config.TRUST_PROXY,
   });
   const server = createServer(app);
   // Keep-alive longer than a typical load balancer's idle timeout, so the LB closes first.

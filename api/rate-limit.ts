@@ -11,7 +11,8 @@ import type { Metrics } from './metrics';
  * address (an IPv6 address by its /56, so one host cannot rotate through its
  * prefix). Only a valid key counts as an identity: keying on whatever token is
  * sent would let anyone escape the per-IP limit by sending a new made-up token
- * each time.
+ * each time. The IP is req.ip: the peer's address unless TRUST_PROXY names the
+ * proxies whose X-Forwarded-For may be believed (api/app.ts).
  *
  * The count is per process (memory store): N API processes allow N times the limit.
  */

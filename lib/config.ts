@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { ApiKeysError, parseApiKeys } from './api-keys';
 
@@ -48,6 +49,25 @@ const schema = z.object({
   // Only `1` counts: the deliberate choice to run without API_KEYS where NODE_ENV=production.
   ALLOW_OPEN_API: z.enum(['0', '1'], { message: 'must be 1 (serve without API keys) or 0' }).optional(),
   NODE_ENV: z.string().optional(),
+  // Which proxies' X-Forwarded-For to believe (express's `trust proxy`), so that the per-caller rate
+  // limit and the logs see the client's address, not the load balancer's. Off by default: believing
+  // the header from anyone lets every client pick its own address.
+  TRUST_PROXY: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const trust = parseTrustProxy(v);
+      if (trust === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            'must be 0 (off), the number of proxies in front (1), or comma-separated proxy addresses or subnets ' +
+            '(10.0.0.0/8, loopback, linklocal, uniquelocal); "true" is refused: it lets any client forge its address',
+        });
+        return z.NEVER;
+      }
+      return trust;
+    }),
   // Not one of the original variables, so name and default are ours: how long the payment step may keep
   // retrying a failing provider before the order fails with PAYMENT_UNAVAILABLE.
   // The API passes it into each workflow, so it is fixed per order at start.
@@ -81,6 +101,25 @@ const schema = z.object({
 });
 
 export type Config = z.infer<typeof schema>;
+
+/** express's `trust proxy` value: false (off), a number of hops, or the proxies' addresses. */
+export type TrustProxy = false | number | string[];
+
+const PROXY_PRESETS = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+function parseTrustProxy(raw: string | undefined): TrustProxy | undefined {
+  if (raw === undefined || raw === '0' || raw === 'false') return false;
+  if (/^\d+$/.test(raw)) return Number(raw) <= 100 ? Number(raw) : undefined;
+  const entries = raw.split(',').map((e) => e.trim());
+  const valid = (entry: string) => {
+    if (PROXY_PRESETS.has(entry)) return true;
+    const [address = '', prefix, ...rest] = entry.split('/');
+    const family = isIP(address);
+    if (family === 0 || rest.length > 0) return false;
+    return prefix === undefined || (/^\d+$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+  };
+  return entries.every(valid) ? entries : undefined;
+}
 
 export class ConfigError extends Error {}
 

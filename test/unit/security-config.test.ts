@@ -6,7 +6,7 @@ import { apiExposure, ConfigError, loadConfig } from '../../lib/config';
 import { PROJECT_ROOT } from '../../lib/paths';
 
 /**
- * The security settings: the API_KEYS grammar, and where and how the
+ * The security settings: the API_KEYS grammar, TRUST_PROXY, and where and how the
  * API serves (apiExposure), including the production refusal, checked on the
  * real entry point.
  */
@@ -48,6 +48,23 @@ describe('API_KEYS entries', () => {
     const message = configError({ API_KEYS: value });
     expect(message).toMatch(/API_KEYS: entry \d/);
     expect(message).not.toContain('secret-value');
+  });
+});
+
+describe('TRUST_PROXY', () => {
+  it.each([
+    [undefined, false],
+    ['0', false],
+    ['false', false],
+    ['1', 1],
+    ['loopback', ['loopback']],
+    ['10.0.0.0/8, 192.168.1.5,fd00::/8', ['10.0.0.0/8', '192.168.1.5', 'fd00::/8']],
+  ])('%s is %j', (value, expected) => {
+    expect(loadConfig({ TRUST_PROXY: value }).TRUST_PROXY).toEqual(expected);
+  });
+
+  it.each(['true', 'yes', '10.0.0.0/33', '300.1.1.1', 'example.com', '101'])('refuses %s', (value) => {
+    expect(configError({ TRUST_PROXY: value })).toMatch(/TRUST_PROXY/);
   });
 });
 
