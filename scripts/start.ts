@@ -156,6 +156,7 @@ async function main(): Promise<void> {
         : 'No unfinished orders from earlier runs.',
       'Try:',
       `  curl -s -XPOST localhost:${config.PORT}/api/orders -H 'content-type: application/json' \\`,
+      ...(exposure.open ? [] : [`    -H 'authorization: Bearer <one of API_KEYS>' \\`]),
       `    -d '{"customerId":"c-1","items":[{"productId":"sku-1","quantity":2}]}'`,
       'Ctrl-C stops everything.',
       '',
