@@ -1,9 +1,10 @@
 import express, { type Express } from 'express';
 import helmet from 'helmet';
-import { loadConfig } from '../lib/config';
+import { parseApiKeys } from '../lib/api-keys';
+import { loadConfig, type TrustProxy } from '../lib/config';
 import type { Pool } from '../lib/db/pool';
 import type { Logger } from '../lib/logger';
-import { requireApiKey } from './auth';
+import { authenticate, requireAdmin, requireCaller } from './auth';
 import { corsFor } from './cors';
 import { errorHandler, notFoundRoute } from './errors';
 import { createLoadShedder } from './load-shedding';
@@ -18,11 +19,13 @@ import { rateLimitPerCaller } from './rate-limit';
 
 /** The configuration table's defaults (lib/config.ts), for callers that pass no limits of their own. */
 const DEFAULTS = loadConfig({});
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 export interface AppDeps {
   pool: Pool;
   workflows: OrderWorkflows;
   logger: Logger;
+  /** API_KEYS entries as written (lib/api-keys.ts); none: the API is open. */
   apiKeys: readonly string[];
   temporalUiUrl: string;
   namespace: string;
@@ -33,6 +36,8 @@ export interface AppDeps {
   rateLimitPerMinute?: number;
   /** CORS_ORIGINS; default none. */
   corsOrigins?: readonly string[];
+  /** TRUST_PROXY; default off. */
+  trustProxy?: TrustProxy;
 }
 
 /** Builds the Express app from its collaborators; api/main.ts wires the real ones. */
@@ -40,8 +45,9 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false); // order state changes underneath; never answer 304 from a stale tag
+  // Off unless TRUST_PROXY names the proxies in front: only then is X-Forwarded-For the client's address (req.ip).
+  app.set('trust proxy', deps.trustProxy ?? DEFAULTS.TRUST_PROXY);
   const metrics = createMetrics();
-  const requireKey = requireApiKey(deps.apiKeys);
   const orders = new OrderService(deps.pool, deps.workflows, { paymentBudgetMs: deps.paymentBudgetMs });
   const shedder = createLoadShedder(deps.maxOrdersInFlight ?? DEFAULTS.MAX_ORDERS_IN_FLIGHT, metrics);
 
@@ -54,24 +60,25 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
   app.use(corsFor(deps.corsOrigins ?? DEFAULTS.CORS_ORIGINS));
-  // Before the body is parsed, so a caller over its limit costs no parsing. Probes
-  // (/healthz, /readyz, /metrics) and the docs stay unlimited.
-  app.use(
-    '/api',
-    rateLimitPerCaller({ perMinute: deps.rateLimitPerMinute ?? DEFAULTS.RATE_LIMIT_PER_MINUTE, apiKeys: deps.apiKeys, metrics }),
-  );
+  // Who is calling, then whether it is over its budget, then whether it may use the route: all
+  // before the body is parsed, so a caller over its limit or without a key costs no parsing.
+  // Probes (/healthz, /readyz, /metrics) and the docs stay open and unlimited.
+  app.use('/api', authenticate(parseApiKeys(deps.apiKeys)));
+  app.use('/api', rateLimitPerCaller({ perMinute: deps.rateLimitPerMinute ?? DEFAULTS.RATE_LIMIT_PER_MINUTE, metrics }));
+  // Orders, reads included, belong to their caller; the catalogue is public to read, an admin's to write.
+  app.use('/api/orders', requireCaller);
+  app.use('/api/products', (req, res, next) => (SAFE_METHODS.has(req.method) ? next() : requireAdmin(req, res, next)));
   // The largest valid order (50 lines) is a few kB; anything far past that is answered 413 unread.
   app.use(express.json({ limit: '64kb' }));
   app.use(healthRoutes(deps.pool, deps.workflows, metrics, deps.logger));
   app.use(docsRoutes());
-  app.use('/api/products', productRoutes(deps.pool, requireKey));
+  app.use('/api/products', productRoutes(deps.pool));
   app.use(
     '/api/orders',
     orderRoutes({
       pool: deps.pool,
       orders,
       metrics,
-      requireKey,
       shedder,
       temporalUiUrl: deps.temporalUiUrl.replace(/\/$/, ''),
       namespace: deps.namespace,

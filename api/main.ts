@@ -1,9 +1,10 @@
 import { Client, Connection } from '@temporalio/client';
 import { createServer } from 'node:http';
-import { ConfigError, loadConfig, requireDatabaseUrl } from '../lib/config';
+import { parseApiKeys, type ApiKeyEntry } from '../lib/api-keys';
+import { ConfigError, apiExposure, loadConfig, requireDatabaseUrl } from '../lib/config';
 import { DatabaseUnreachableError, createDatabaseIfMissing, migrate } from '../lib/db/migrate';
 import { createPool } from '../lib/db/pool';
-import { createLogger } from '../lib/logger';
+import { createLogger, type Logger } from '../lib/logger';
 import { createApp } from './app';
 import { scheduleStartRedrive } from './orders/start-redrive';
 import { temporalOrderWorkflows } from './orders/workflow-gateway';
@@ -13,9 +14,14 @@ import { temporalOrderWorkflows } from './orders/workflow-gateway';
  * /readyz with 503, while Temporal is down; orders then get 503 and nothing is
  * written. On SIGINT/SIGTERM it stops accepting connections, finishes requests
  * in flight, then closes its pool and connection.
+ *
+ * Without API_KEYS it refuses to start where NODE_ENV=production (unless
+ * ALLOW_OPEN_API=1), and otherwise serves open on loopback only: apiExposure().
  */
 async function main(): Promise<void> {
   const config = loadConfig();
+  // Before anything else: a production API without keys stops here, whatever else is missing.
+  const exposure = apiExposure(config);
   const databaseUrl = requireDatabaseUrl(config, 'npm run api');
   const logger = createLogger('api', config.LOG_LEVEL);
   await createDatabaseIfMissing(databaseUrl);
@@ -36,14 +42,17 @@ async function main(): Promise<void> {
     maxOrdersInFlight: config.MAX_ORDERS_IN_FLIGHT,
     rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
     corsOrigins: config.CORS_ORIGINS,
+    trustProxy: config.TRUST_PROXY,
   });
   const server = createServer(app);
   // Keep-alive longer than a typical load balancer's idle timeout, so the LB closes first.
   server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve) => server.listen(config.PORT, resolve));
+  await new Promise<void>((resolve) => server.listen(config.PORT, exposure.host, resolve));
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
-  logger.info({ port }, `API listening on http://127.0.0.1:${port}`);
+  logger.info({ port, host: exposure.host ?? 'every interface' }, `API listening on http://127.0.0.1:${port}`);
+  if (exposure.warning) logger.warn(exposure.warning);
+  else logSecurity(logger, parseApiKeys(config.API_KEYS));
   // Starts the sagas of orders whose start this or another API process left unconfirmed.
   const redrive = scheduleStartRedrive(pool, workflows, config.PAYMENT_BUDGET_MS, logger);
 
@@ -63,6 +72,15 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+/** Who may call, said once at start: caller names only, never a key. */
+function logSecurity(logger: Logger, callers: readonly ApiKeyEntry[]): void {
+  const admins = callers.filter((c) => c.admin).map((c) => c.name);
+  logger.info({ callers: callers.map((c) => c.name), admins }, `API keys required: ${callers.length} callers, ${admins.length} admin`);
+  if (admins.length === 0) {
+    logger.warn('no admin in API_KEYS (name:admin=key): catalogue writes are refused, and orders without an owner are visible to no caller');
+  }
 }
 
 main().catch((err: unknown) => {

@@ -32,7 +32,7 @@ const schemas = {
 };
 const productParams = z.object({ id: productIdParam.meta({ param: { description: 'Product id (SKU).' }, example: 'sku-1' }) });
 const orderParams = z.object({
-  id: orderIdParam.meta({ param: { description: 'Order id; unknown and malformed ids are both 404.' } }),
+  id: orderIdParam.meta({ param: { description: "Order id; unknown, malformed and other callers' ids are all 404." } }),
 });
 
 const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
@@ -59,14 +59,30 @@ const overloadedText =
   'OVERLOADED: MAX_ORDERS_IN_FLIGHT order writes are already running in this process; answered at once and nothing was changed. ';
 
 const internal = error('INTERNAL', ': an unexpected error; logged with its stack, which never reaches the client.');
-const unauthorized = error('UNAUTHORIZED', ': API_KEYS is set and the bearer token is missing or wrong.');
+const unauthorized = {
+  ...error('UNAUTHORIZED', ': API_KEYS is set and the bearer token is missing or not one of its keys.'),
+  headers: {
+    'WWW-Authenticate': {
+      description: '`Bearer realm="order-saga"`, with `error="invalid_token"` when a token was sent.',
+      schema: { type: 'string' },
+    },
+  },
+} satisfies ResponseConfig;
+const forbidden = {
+  ...error('FORBIDDEN', ': the key is valid but not an admin\'s (API_KEYS entry `name:admin=key`).'),
+  headers: {
+    'WWW-Authenticate': { description: '`Bearer realm="order-saga", error="insufficient_scope"`.', schema: { type: 'string' } },
+  },
+} satisfies ResponseConfig;
+/** Another caller's order is answered like one that does not exist, so ids are not confirmed. */
+const orderNotFound = error('ORDER_NOT_FOUND', ': no such order, a malformed id, or another caller\'s order.');
 /** Errors of any route that reads a JSON body (express.json runs before the route). */
 const bodyErrors = {
   413: error('PAYLOAD_TOO_LARGE', ': the body exceeds 64 kB.'),
   415: error('UNSUPPORTED_MEDIA_TYPE', ': an unsupported body encoding or charset.'),
 };
 
-const writeSecurity = [{ bearerAuth: [] }];
+const bearer = [{ bearerAuth: [] }];
 
 function buildDocument() {
   const registry = new OpenAPIRegistry();
@@ -74,8 +90,10 @@ function buildDocument() {
     type: 'http',
     scheme: 'bearer',
     description:
-      'Write routes need `Authorization: Bearer <key>` when the server runs with API_KEYS (comma-separated keys). ' +
-      'Without API_KEYS every route is open and the header is ignored. Read routes are always open.',
+      'With API_KEYS set, every order route (reads included) and the catalogue write need `Authorization: Bearer <key>`. ' +
+      'A caller sees, cancels and retries only the orders it placed, and its Idempotency-Keys are its own; an admin key ' +
+      '(`name:admin=key`) sees every order and may write the catalogue. Catalogue reads are public. Without API_KEYS ' +
+      '(the local demo, or ALLOW_OPEN_API=1 behind an authenticating gateway) every route is open and the header is ignored.',
   });
 
   const routes: RouteConfig[] = [
@@ -107,13 +125,14 @@ function buildDocument() {
       operationId: 'putProduct',
       tags: ['products'],
       summary: 'Create or replace a product',
-      security: writeSecurity,
+      security: bearer,
       request: { params: productParams, body: { required: true, content: json(schemas.ProductBody) } },
       responses: {
         200: { description: 'Replaced.', content: json(product) },
         201: { description: 'Created.', content: json(product) },
         400: error('VALIDATION_FAILED', ' (bad id or body) or INVALID_JSON.'),
         401: unauthorized,
+        403: forbidden,
         ...bodyErrors,
         429: rateLimited,
         500: internal,
@@ -128,13 +147,14 @@ function buildDocument() {
       description:
         'Prices the items from the catalogue, records the order as PENDING and starts its workflow; answers once the ' +
         'workflow has durably started. With an Idempotency-Key, repeating the request answers the same order ' +
-        '(header `Idempotent-Replayed: true`) instead of placing another.',
-      security: writeSecurity,
+        '(header `Idempotent-Replayed: true`) instead of placing another. Keys are per caller: the same key from another ' +
+        'API key is another order. Order ids are random, never derived from the key.',
+      security: bearer,
       request: {
         headers: z.object({
           'Idempotency-Key': idempotencyKeyHeader
             .optional()
-            .meta({ param: { description: 'Client-chosen key; the same key always means the same order.' } }),
+            .meta({ param: { description: 'Client-chosen key; from the same caller, the same key always means the same order.' } }),
         }),
         body: { required: true, content: json(schemas.CreateOrderBody) },
       },
@@ -181,10 +201,13 @@ function buildDocument() {
       operationId: 'listOrders',
       tags: ['orders'],
       summary: 'Orders, newest first',
+      description: "The caller's own orders; an admin's (or, without API_KEYS, anyone's) list holds every order.",
+      security: bearer,
       request: { query: listOrdersQuery },
       responses: {
         200: { description: 'Matching orders.', content: json(orderList) },
         400: error('VALIDATION_FAILED', ': an unknown status, a bad customerId or a limit outside 1–200.'),
+        401: unauthorized,
         429: rateLimited,
         500: internal,
       },
@@ -195,10 +218,12 @@ function buildDocument() {
       operationId: 'getOrder',
       tags: ['orders'],
       summary: 'One order with its lines, payment, notifications and links',
+      security: bearer,
       request: { params: orderParams },
       responses: {
         200: { description: 'The order.', content: json(orderView) },
-        404: error('ORDER_NOT_FOUND', '.'),
+        401: unauthorized,
+        404: orderNotFound,
         429: rateLimited,
         500: internal,
       },
@@ -210,12 +235,12 @@ function buildDocument() {
       tags: ['orders'],
       summary: 'Cancel an order that has not finished',
       description: 'The saga undoes what it did (refund, release stock) and ends CANCELLED.',
-      security: writeSecurity,
+      security: bearer,
       request: { params: orderParams },
       responses: {
         202: { description: 'Cancellation accepted; `status` is the state it was accepted in.', content: json(cancelledOrder) },
         401: unauthorized,
-        404: error('ORDER_NOT_FOUND', '.'),
+        404: orderNotFound,
         409: error(
           'NOT_CANCELLABLE',
           ': the order is already COMPLETED, FAILED or CANCELLED, or COMPENSATING: it is already being undone (`details.status`); ' +
@@ -232,7 +257,7 @@ function buildDocument() {
       operationId: 'retryOrder',
       tags: ['orders'],
       summary: 'Run the saga again for an order that FAILED with PAYMENT_UNAVAILABLE',
-      security: writeSecurity,
+      security: bearer,
       request: { params: orderParams },
       responses: {
         202: {
@@ -241,7 +266,7 @@ function buildDocument() {
           content: json(retriedOrder),
         },
         401: unauthorized,
-        404: error('ORDER_NOT_FOUND', '.'),
+        404: orderNotFound,
         409: error(
           'NOT_RETRYABLE',
           ': only FAILED + PAYMENT_UNAVAILABLE orders can be retried (`details.status`, `details.failureReason`); ' +

@@ -1,4 +1,6 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
+import { ApiKeysError, parseApiKeys } from './api-keys';
 
 /**
  * Every environment variable the service reads, validated once at start-up.
@@ -31,10 +33,41 @@ const schema = z.object({
   // the benchmark's failure mix sets it above the payment step's 3 s heartbeat timeout.
   PAYMENT_SLOW_RATE: rate.default(0),
   PAYMENT_SLOW_MS: millis.default(0),
+  // Entries as written (lib/api-keys.ts has their grammar); checked here so a bad entry stops the start.
   API_KEYS: z
     .string()
     .optional()
-    .transform((v) => (v ?? '').split(',').map((k) => k.trim()).filter((k) => k.length > 0)),
+    .transform((v) => (v ?? '').split(',').map((k) => k.trim()).filter((k) => k.length > 0))
+    .superRefine((entries, ctx) => {
+      try {
+        parseApiKeys(entries);
+      } catch (err) {
+        if (!(err instanceof ApiKeysError)) throw err;
+        ctx.addIssue({ code: 'custom', message: err.message });
+      }
+    }),
+  // Only `1` counts: the deliberate choice to run without API_KEYS where NODE_ENV=production.
+  ALLOW_OPEN_API: z.enum(['0', '1'], { message: 'must be 1 (serve without API keys) or 0' }).optional(),
+  NODE_ENV: z.string().optional(),
+  // Which proxies' X-Forwarded-For to believe (express's `trust proxy`), so that the per-caller rate
+  // limit and the logs see the client's address, not the load balancer's. Off by default: believing
+  // the header from anyone lets every client pick its own address.
+  TRUST_PROXY: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const trust = parseTrustProxy(v);
+      if (trust === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            'must be 0 (off), the number of proxies in front (1), or comma-separated proxy addresses or subnets ' +
+            '(10.0.0.0/8, loopback, linklocal, uniquelocal); "true" is refused: it lets any client forge its address',
+        });
+        return z.NEVER;
+      }
+      return trust;
+    }),
   // Not one of the original variables, so name and default are ours: how long the payment step may keep
   // retrying a failing provider before the order fails with PAYMENT_UNAVAILABLE.
   // The API passes it into each workflow, so it is fixed per order at start.
@@ -69,6 +102,25 @@ const schema = z.object({
 
 export type Config = z.infer<typeof schema>;
 
+/** express's `trust proxy` value: false (off), a number of hops, or the proxies' addresses. */
+export type TrustProxy = false | number | string[];
+
+const PROXY_PRESETS = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+function parseTrustProxy(raw: string | undefined): TrustProxy | undefined {
+  if (raw === undefined || raw === '0' || raw === 'false') return false;
+  if (/^\d+$/.test(raw)) return Number(raw) <= 100 ? Number(raw) : undefined;
+  const entries = raw.split(',').map((e) => e.trim());
+  const valid = (entry: string) => {
+    if (PROXY_PRESETS.has(entry)) return true;
+    const [address = '', prefix, ...rest] = entry.split('/');
+    const family = isIP(address);
+    if (family === 0 || rest.length > 0) return false;
+    return prefix === undefined || (/^\d+$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+  };
+  return entries.every(valid) ? entries : undefined;
+}
+
 export class ConfigError extends Error {}
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -94,4 +146,43 @@ export function requireDatabaseUrl(config: Config, command: string): string {
       '  set DATABASE_URL (e.g. postgres://user:password@127.0.0.1:5432/orders), or\n' +
       '  run `npm start`, which starts an embedded PostgreSQL (data in .data/postgres) and the whole stack.',
   );
+}
+
+/** Where and how the API serves, decided once at start from API_KEYS, ALLOW_OPEN_API and NODE_ENV. */
+export interface ApiExposure {
+  /** No API key is asked for: every caller may do everything. */
+  open: boolean;
+  /** The address to listen on; undefined: every interface. */
+  host: string | undefined;
+  /** Said at start when the API is open. */
+  warning: string | undefined;
+}
+
+/**
+ * With API_KEYS the API listens on every interface and asks for keys. Without
+ * them it is open: on loopback only for the local demo (`npm start`); in
+ * production it refuses to start unless ALLOW_OPEN_API=1 says that something in
+ * front of it (a gateway) authenticates callers, and then it listens everywhere.
+ */
+export function apiExposure(config: Config): ApiExposure {
+  if (config.API_KEYS.length > 0) return { open: false, host: undefined, warning: undefined };
+  if (config.ALLOW_OPEN_API === '1') {
+    return {
+      open: true,
+      host: undefined,
+      warning: 'API_KEYS is not set and ALLOW_OPEN_API=1: the API is OPEN on every interface; anyone who reaches it may place, read and cancel every order',
+    };
+  }
+  if (config.NODE_ENV === 'production') {
+    throw new ConfigError(
+      'API_KEYS is not set and NODE_ENV=production: the API will not serve every order to whoever reaches it.\n' +
+        '  set API_KEYS (e.g. API_KEYS=shop=<key>,ops:admin=<key>; README.md, "Security"), or\n' +
+        '  set ALLOW_OPEN_API=1 if a gateway in front of the API authenticates its callers.',
+    );
+  }
+  return {
+    open: true,
+    host: '127.0.0.1',
+    warning: 'API_KEYS is not set: the API is OPEN (no key asked, every order visible) and listens on 127.0.0.1 only, for the local demo',
+  };
 }

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { seedCatalogueIfEmpty } from '../activities/inventory/catalogue';
-import { ConfigError, loadConfig } from '../lib/config';
+import { ConfigError, apiExposure, loadConfig } from '../lib/config';
 import { EmbeddedPostgresError, startEmbeddedPostgres, type EmbeddedPostgres } from '../lib/db/embedded';
 import { DatabaseUnreachableError, createDatabaseIfMissing, migrate } from '../lib/db/migrate';
 import { createPool } from '../lib/db/pool';
@@ -62,6 +62,8 @@ function shown(url: string): string {
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  // The API would refuse to start (production without API_KEYS): say so now, not after a minute's wait.
+  const exposure = apiExposure(config);
   // PostgreSQL first: it is the dependency most often missing, and checking it is quick.
   let databaseUrl = config.DATABASE_URL;
   if (databaseUrl) {
@@ -146,11 +148,15 @@ async function main(): Promise<void> {
       `  API          http://127.0.0.1:${config.PORT}/api/products   (orders: POST /api/orders)`,
       `  Temporal UI  ${uiUrl}`,
       `  Metrics      http://127.0.0.1:${config.PORT}/metrics`,
+      exposure.open
+        ? `  Access       OPEN: no API_KEYS, so no key is asked and every order is visible${exposure.host ? `; listening on ${exposure.host} only` : ''}`
+        : '  Access       API keys required (API_KEYS): Authorization: Bearer <key>',
       unfinished
         ? `Found ${unfinished} unfinished order${unfinished === 1 ? '' : 's'} from an earlier run; ${unfinished === 1 ? 'it is' : 'they are'} resuming now.`
         : 'No unfinished orders from earlier runs.',
       'Try:',
       `  curl -s -XPOST localhost:${config.PORT}/api/orders -H 'content-type: application/json' \\`,
+      ...(exposure.open ? [] : [`    -H 'authorization: Bearer <one of API_KEYS>' \\`]),
       `    -d '{"customerId":"c-1","items":[{"productId":"sku-1","quantity":2}]}'`,
       'Ctrl-C stops everything.',
       '',

@@ -15,6 +15,8 @@ export interface OrderView {
   status: OrderStatus;
   failureReason: FailureReason | null;
   attempt: number;
+  /** The API caller that placed it; null for orders placed while the API was open, or before callers existed. */
+  owner: string | null;
   payment: { chargedCents: number; refundedCents: number };
   notifications: Array<{ type: string; sentAt: string }>;
   createdAt: string;
@@ -28,6 +30,7 @@ export interface OrderIdentity {
   attempt: number;
   requestHash: string | null;
   startState: 'STARTING' | 'STARTED';
+  owner: string | null;
 }
 
 /**
@@ -49,32 +52,56 @@ export async function insertOrder(
        SET attempt = EXCLUDED.attempt, status = 'PENDING', failure_reason = NULL, updated_at = now()
        WHERE orders.attempt < EXCLUDED.attempt
      RETURNING (xmax = 0) AS inserted`,
-    [
-      input.orderId,
-      input.customerId,
-      input.paymentMethod,
-      input.amountCents,
-      input.attempt,
-      input.idempotencyKey,
-      input.requestHash,
-      startState,
-    ],
+    [...rowValues(input), startState],
   );
   const inserted = res.rows[0]?.inserted === true;
-  if (inserted) {
-    await db.query(
-      `INSERT INTO order_items (order_id, product_id, quantity, price_cents)
-       SELECT $1, * FROM unnest($2::text[], $3::int[], $4::int[])
-       ON CONFLICT DO NOTHING`,
-      [
-        input.orderId,
-        input.items.map((i) => i.productId),
-        input.items.map((i) => i.quantity),
-        input.items.map((i) => i.priceCents),
-      ],
-    );
-  }
+  if (inserted) await insertLines(db, input);
   return inserted;
+}
+
+/**
+ * The API's insert of a new order for `owner` (null: the API is open), start
+ * STARTING. Returns false, writing nothing, when this owner already has an
+ * order with the same Idempotency-Key: a twin request inserted first.
+ */
+export async function insertNewOrder(db: Queryable, input: OrderInput, owner: string | null): Promise<boolean> {
+  const res = await db.query(
+    `INSERT INTO orders (id, customer_id, payment_method, amount_cents, status, attempt, idempotency_key, request_hash,
+                         start_state, owner)
+     VALUES ($1, $2, $3, $4, 'PENDING', $5, $6, $7, 'STARTING', $8)
+     ON CONFLICT ((coalesce(owner, '')), idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`,
+    [...rowValues(input), owner],
+  );
+  const inserted = (res.rowCount ?? 0) > 0;
+  if (inserted) await insertLines(db, input);
+  return inserted;
+}
+
+/** $1..$7 of both inserts: id, customer_id, payment_method, amount_cents, attempt, idempotency_key, request_hash. */
+function rowValues(input: OrderInput): unknown[] {
+  return [
+    input.orderId,
+    input.customerId,
+    input.paymentMethod,
+    input.amountCents,
+    input.attempt,
+    input.idempotencyKey,
+    input.requestHash,
+  ];
+}
+
+async function insertLines(db: Queryable, input: OrderInput): Promise<void> {
+  await db.query(
+    `INSERT INTO order_items (order_id, product_id, quantity, price_cents)
+     SELECT $1, * FROM unnest($2::text[], $3::int[], $4::int[])
+     ON CONFLICT DO NOTHING`,
+    [
+      input.orderId,
+      input.items.map((i) => i.productId),
+      input.items.map((i) => i.quantity),
+      input.items.map((i) => i.priceCents),
+    ],
+  );
 }
 
 /**
@@ -175,12 +202,34 @@ export async function findUnconfirmedStarts(db: Queryable, olderThanMs: number, 
   return res.rows.map((r) => ({ orderId: r.id, attempt: r.attempt }));
 }
 
+const IDENTITY_COLUMNS = 'id, status, failure_reason, attempt, request_hash, start_state, owner';
+interface IdentityRow {
+  id: string;
+  status: OrderStatus;
+  failure_reason: FailureReason | null;
+  attempt: number;
+  request_hash: string | null;
+  start_state: 'STARTING' | 'STARTED';
+  owner: string | null;
+}
+
 /** Lock-free lookup used by the API to decide idempotent replays, cancel and retry. */
 export async function findOrderIdentity(db: Queryable, orderId: string): Promise<OrderIdentity | null> {
-  const res = await db.query(
-    `SELECT id, status, failure_reason, attempt, request_hash, start_state FROM orders WHERE id = $1`,
-    [orderId],
+  return identityOf(await db.query<IdentityRow>(`SELECT ${IDENTITY_COLUMNS} FROM orders WHERE id = $1`, [orderId]));
+}
+
+/** The order `owner` (null: the open API's) placed with this Idempotency-Key: keys are scoped per caller. */
+export async function findOrderIdentityByKey(db: Queryable, owner: string | null, key: string): Promise<OrderIdentity | null> {
+  return identityOf(
+    await db.query<IdentityRow>(
+      `SELECT ${IDENTITY_COLUMNS} FROM orders
+       WHERE coalesce(owner, '') = $1 AND idempotency_key = $2 AND idempotency_key IS NOT NULL`,
+      [owner ?? '', key],
+    ),
   );
+}
+
+function identityOf(res: { rows: IdentityRow[] }): OrderIdentity | null {
   const row = res.rows[0];
   if (!row) return null;
   return {
@@ -190,17 +239,15 @@ export async function findOrderIdentity(db: Queryable, orderId: string): Promise
     attempt: row.attempt,
     requestHash: row.request_hash,
     startState: row.start_state,
+    owner: row.owner,
   };
-}
-
-export async function findOrderIdByIdempotencyKey(db: Queryable, key: string): Promise<string | null> {
-  const res = await db.query(`SELECT id FROM orders WHERE idempotency_key = $1`, [key]);
-  return res.rows[0]?.id ?? null;
 }
 
 export interface OrderFilter {
   status?: OrderStatus;
   customerId?: string;
+  /** Only this caller's orders; unset: everybody's. */
+  owner?: string;
   limit: number;
 }
 
@@ -212,8 +259,9 @@ export async function getOrder(db: Queryable, orderId: string): Promise<OrderVie
 export async function listOrders(db: Queryable, filter: OrderFilter): Promise<OrderView[]> {
   return loadOrders(
     db,
-    `WHERE ($1::text IS NULL OR o.status = $1) AND ($2::text IS NULL OR o.customer_id = $2)`,
-    [filter.status ?? null, filter.customerId ?? null],
+    `WHERE ($1::text IS NULL OR o.status = $1) AND ($2::text IS NULL OR o.customer_id = $2)
+       AND ($3::text IS NULL OR o.owner = $3)`,
+    [filter.status ?? null, filter.customerId ?? null, filter.owner ?? null],
     filter.limit,
   );
 }
@@ -221,7 +269,7 @@ export async function listOrders(db: Queryable, filter: OrderFilter): Promise<Or
 /** One round trip: lines, payment totals and notifications are aggregated per order. */
 async function loadOrders(db: Queryable, where: string, params: unknown[], limit: number): Promise<OrderView[]> {
   const res = await db.query(
-    `SELECT o.id, o.customer_id, o.payment_method, o.amount_cents, o.status, o.failure_reason, o.attempt,
+    `SELECT o.id, o.customer_id, o.payment_method, o.amount_cents, o.status, o.failure_reason, o.attempt, o.owner,
             o.created_at, o.updated_at,
             COALESCE((SELECT json_agg(json_build_object('productId', i.product_id, 'quantity', i.quantity,
                                                         'priceCents', i.price_cents) ORDER BY i.product_id)
@@ -244,6 +292,7 @@ async function loadOrders(db: Queryable, where: string, params: unknown[], limit
     status: row.status,
     failureReason: row.failure_reason,
     attempt: row.attempt,
+    owner: row.owner,
     payment: { chargedCents: row.charged_cents, refundedCents: row.refunded_cents },
     notifications: row.notifications,
     createdAt: row.created_at.toISOString(),

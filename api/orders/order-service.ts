@@ -1,8 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import {
   findOrderIdentity,
+  findOrderIdentityByKey,
   getOrder,
-  insertOrder,
+  insertNewOrder,
   markStarted,
   withdrawStart,
   type OrderIdentity,
@@ -10,6 +11,7 @@ import {
 } from '../../activities/orders/records';
 import { inTransaction, type Pool } from '../../lib/db/pool';
 import { isTerminal, type OrderInput, type OrderStatus } from '../../workflows/types';
+import { mayAccess, type Caller } from '../auth';
 import { HttpError } from '../errors';
 import type { CreateOrderBody } from '../schemas';
 import { priceLines } from './pricing';
@@ -24,24 +26,6 @@ export interface PlacedOrder {
 
 export interface OrderServiceOptions {
   paymentBudgetMs: number;
-}
-
-// UUID namespace for ids derived from idempotency keys (any fixed UUID works).
-const IDEMPOTENCY_NAMESPACE = 'b3c1f1d2-6a55-4e0c-9a57-6f7a3c0e2f10';
-
-/**
- * The same key always maps to the same order id (a name-based UUID, RFC 9562 v5).
- * That turns "two identical requests at once" into a primary-key conflict in
- * PostgreSQL and a workflow-id conflict in Temporal: both are resolved by the
- * stores themselves, with no lock of ours.
- */
-export function orderIdForKey(key: string): string {
-  const ns = Buffer.from(IDEMPOTENCY_NAMESPACE.replace(/-/g, ''), 'hex');
-  const hash = createHash('sha1').update(ns).update(key, 'utf8').digest();
-  hash[6] = (hash[6]! & 0x0f) | 0x50;
-  hash[8] = (hash[8]! & 0x3f) | 0x80;
-  const hex = hash.subarray(0, 16).toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 /** Fingerprint of what the client asked for, independent of key order and line order. */
@@ -73,14 +57,20 @@ export class OrderService {
    * start fails or its outcome is unknown, the order is withdrawn unless its run
    * has already claimed it (startOrWithdraw): a 503 then means no order exists
    * and none will run, and a 202 means exactly one saga runs for it.
+   *
+   * The order belongs to `caller`, and so does its Idempotency-Key: the same key
+   * from another caller is another order. The id is random, never derived from
+   * the key, so nobody can work out another caller's order id from a key; a
+   * repeated request finds its order through the (owner, key) row instead, which
+   * outlives the workflow's history.
    */
-  async place(body: CreateOrderBody, idempotencyKey: string | undefined): Promise<PlacedOrder> {
+  async place(body: CreateOrderBody, idempotencyKey: string | undefined, caller: Caller): Promise<PlacedOrder> {
     const hash = requestHash(body);
-    const orderId = idempotencyKey ? orderIdForKey(idempotencyKey) : randomUUID();
     if (idempotencyKey) {
-      const existing = await findOrderIdentity(this.pool, orderId);
+      const existing = await findOrderIdentityByKey(this.pool, caller.name, idempotencyKey);
       if (existing) return this.replay(existing, hash);
     }
+    const orderId = randomUUID();
 
     const { items, amountCents } = await priceLines(this.pool, body.items);
     const input: OrderInput = {
@@ -96,9 +86,10 @@ export class OrderService {
       fenced: true,
     };
 
-    if (!(await inTransaction(this.pool, (tx) => insertOrder(tx, input, 'STARTING')))) {
-      // A twin request with the same key inserted first: answer from its row.
-      const twin = await findOrderIdentity(this.pool, orderId);
+    if (!(await inTransaction(this.pool, (tx) => insertNewOrder(tx, input, caller.name)))) {
+      // A twin request (same caller, same key) inserted first: answer from its row.
+      // Only a key can conflict, so one was sent.
+      const twin = await findOrderIdentityByKey(this.pool, caller.name, idempotencyKey!);
       if (!twin) throw unavailable(new TemporalUnavailableError('the twin request withdrew the order'));
       return this.replay(twin, hash);
     }
@@ -106,8 +97,8 @@ export class OrderService {
     return { orderId, status: 'PENDING', replayed: false };
   }
 
-  async cancel(orderId: string): Promise<{ orderId: string; status: OrderStatus }> {
-    const order = await this.identityOr404(orderId);
+  async cancel(orderId: string, caller: Caller): Promise<{ orderId: string; status: OrderStatus }> {
+    const order = await this.identityOr404(orderId, caller);
     // COMPENSATING is for the saga to judge: a repeat of a cancel being carried
     // out is accepted again, a cancel during the undoing of a failure is not.
     if (isTerminal(order.status)) throw notCancellable(order.status);
@@ -118,7 +109,7 @@ export class OrderService {
       return await this.workflows.cancel(orderId);
     } catch (err) {
       if (err instanceof NotCancellableError) {
-        const now = await this.identityOr404(orderId);
+        const now = await this.identityOr404(orderId, caller);
         if (!isTerminal(now.status) && now.status !== 'COMPENSATING') throw startInProgress(orderId);
         throw notCancellable(now.status);
       }
@@ -137,8 +128,8 @@ export class OrderService {
    * customer is charged at most once in total. The row moves to attempt N+1
    * first and goes back to attempt N if the start fails (startOrWithdraw).
    */
-  async retry(orderId: string): Promise<{ orderId: string; status: OrderStatus; attempt: number }> {
-    const order = await this.identityOr404(orderId);
+  async retry(orderId: string, caller: Caller): Promise<{ orderId: string; status: OrderStatus; attempt: number }> {
+    const order = await this.identityOr404(orderId, caller);
     if (order.status !== 'FAILED' || order.failureReason !== 'PAYMENT_UNAVAILABLE') throw notRetryable(order);
     // The previous run writes FAILED just before it closes; let it close.
     await this.workflows.waitForClose(orderId, 5_000);
@@ -237,9 +228,10 @@ export class OrderService {
     return { orderId: current.orderId, status: current.status, replayed: true };
   }
 
-  private async identityOr404(orderId: string): Promise<OrderIdentity> {
+  /** Another caller's order is "not found" too: a 403 would confirm that the id exists. */
+  private async identityOr404(orderId: string, caller: Caller): Promise<OrderIdentity> {
     const order = await findOrderIdentity(this.pool, orderId);
-    if (!order) throw orderNotFound(orderId);
+    if (!order || !mayAccess(caller, order.owner)) throw orderNotFound(orderId);
     return order;
   }
 }

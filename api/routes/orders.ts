@@ -1,6 +1,7 @@
-import { Router, type RequestHandler } from 'express';
+import { Router } from 'express';
 import { getOrder, listOrders, type OrderView } from '../../activities/orders/records';
 import type { Pool } from '../../lib/db/pool';
+import { callerOf, mayAccess } from '../auth';
 import type { LoadShedder } from '../load-shedding';
 import type { Metrics } from '../metrics';
 import { orderNotFound, type OrderService } from '../orders/order-service';
@@ -11,13 +12,16 @@ export interface OrderRouteDeps {
   pool: Pool;
   orders: OrderService;
   metrics: Metrics;
-  requireKey: RequestHandler;
   /** Bounds the handlers that start workflows (place, retry); reads and cancels are cheap and unbounded. */
   shedder: LoadShedder;
   temporalUiUrl: string;
   namespace: string;
 }
 
+/**
+ * Every route here runs behind requireCaller (api/app.ts): a caller reaches only
+ * its own orders, an admin (or anyone, while the API is open) every order.
+ */
 export function orderRoutes(deps: OrderRouteDeps): Router {
   const router = Router();
   const { pool, orders } = deps;
@@ -29,7 +33,7 @@ export function orderRoutes(deps: OrderRouteDeps): Router {
     temporalUi: `${deps.temporalUiUrl}/namespaces/${encodeURIComponent(deps.namespace)}/workflows/${workflowIdFor(orderId)}`,
   });
   const present = (order: OrderView) => {
-    const { paymentMethod: _pm, attempt: _a, ...rest } = order;
+    const { paymentMethod: _pm, attempt: _a, owner: _o, ...rest } = order;
     return { ...rest, links: links(order.orderId) };
   };
   /** Unknown and malformed ids are both simply "no such order". */
@@ -38,11 +42,11 @@ export function orderRoutes(deps: OrderRouteDeps): Router {
     return raw;
   };
 
-  router.post('/', deps.requireKey, deps.shedder.guard('place', async (req, res) => {
+  router.post('/', deps.shedder.guard('place', async (req, res) => {
     const rawKey = req.get('idempotency-key');
     const key = rawKey === undefined ? undefined : parseOr400(idempotencyKeyHeader, rawKey, 'Idempotency-Key header');
     const body = parseOr400(createOrderBody, req.body, 'order');
-    const placed = await orders.place(body, key);
+    const placed = await orders.place(body, key, callerOf(res));
     deps.metrics.ordersAccepted.inc({ replayed: String(placed.replayed) });
     if (placed.replayed) res.set('Idempotent-Replayed', 'true');
     res
@@ -53,22 +57,24 @@ export function orderRoutes(deps: OrderRouteDeps): Router {
 
   router.get('/', async (req, res) => {
     const filter = parseOr400(listOrdersQuery, req.query, 'query');
-    const found = await listOrders(pool, filter);
+    const caller = callerOf(res);
+    const found = await listOrders(pool, { ...filter, owner: caller.admin ? undefined : caller.name ?? undefined });
     res.json({ orders: found.map(present) });
   });
 
   router.get('/:id', async (req, res) => {
     const order = await getOrder(pool, orderIdOr404(String(req.params.id)));
-    if (!order) throw orderNotFound(req.params.id);
+    // Another caller's order is "not found" too: a 403 would confirm that the id exists.
+    if (!order || !mayAccess(callerOf(res), order.owner)) throw orderNotFound(req.params.id);
     res.json(present(order));
   });
 
-  router.post('/:id/cancel', deps.requireKey, async (req, res) => {
-    res.status(202).json(await orders.cancel(orderIdOr404(String(req.params.id))));
+  router.post('/:id/cancel', async (req, res) => {
+    res.status(202).json(await orders.cancel(orderIdOr404(String(req.params.id)), callerOf(res)));
   });
 
-  router.post('/:id/retry', deps.requireKey, deps.shedder.guard('retry', async (req, res) => {
-    const retried = await orders.retry(orderIdOr404(String(req.params.id)));
+  router.post('/:id/retry', deps.shedder.guard('retry', async (req, res) => {
+    const retried = await orders.retry(orderIdOr404(String(req.params.id)), callerOf(res));
     res.status(202).location(`/api/orders/${retried.orderId}`).json({ ...retried, links: links(retried.orderId) });
   }));
 

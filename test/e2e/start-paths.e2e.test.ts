@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { orderIdForKey } from '../../api/orders/order-service';
 import { redriveUnconfirmedStarts } from '../../api/orders/start-redrive';
 import { temporalOrderWorkflows } from '../../api/orders/workflow-gateway';
 import { insertOrder } from '../../activities/orders/records';
@@ -54,7 +53,9 @@ describe('ambiguous starts', () => {
   it('a start that times out but lands: 503, the order is withdrawn, and the late run does nothing', async () => {
     const product = await freshProduct(pool, { stock: 5, priceCents: 700 });
     const key = `key-${randomUUID()}`;
-    const body = { customerId: 'c-ambiguous', items: [{ productId: product.id, quantity: 1 }] };
+    // A customer of its own, to find the late run by its CustomerId search attribute: the order id is random.
+    const customerId = `c-ambiguous-${randomUUID().slice(0, 8)}`;
+    const body = { customerId, items: [{ productId: product.id, quantity: 1 }] };
     expect((await call(stack.baseUrl, 'GET', '/readyz')).status).toBe(200); // connection to Temporal established
     const before = await countOrders(pool);
 
@@ -66,7 +67,10 @@ describe('ambiguous starts', () => {
     expect(await countOrders(pool)).toBe(before);
 
     // The start did happen: a run exists. Once a worker runs it, it finds no order and stops.
-    const orderId = orderIdForKey(key);
+    const orderId = await waitFor('the late run in the workflow list', async () => {
+      for await (const run of client.workflow.list({ query: `CustomerId = "${customerId}"` })) return run.workflowId.replace(/^order-/, '');
+      return undefined;
+    });
     const handle = client.workflow.getHandle<() => Promise<OrderState>>(workflowIdFor(orderId));
     expect((await handle.describe()).status.name).toBe('RUNNING');
     await stack.startWorker();
@@ -75,11 +79,11 @@ describe('ambiguous starts', () => {
     expect(await stockOf(pool, product.id)).toBe(5);
     expect(await paymentsOf(orderId)).toBe(0);
 
-    // The client sends the same request again: one order, charged once.
+    // The client sends the same request again: one order (a new one: the withdrawn one never existed), charged once.
     const again = await call(stack.baseUrl, 'POST', '/api/orders', body, { 'Idempotency-Key': key });
     expect(again.status).toBe(202);
-    expect(again.body.orderId).toBe(orderId);
-    const order = await untilTerminal(stack.baseUrl, orderId);
+    expect(again.body.orderId).not.toBe(orderId);
+    const order = await untilTerminal(stack.baseUrl, again.body.orderId);
     expect(order).toMatchObject({ status: 'COMPLETED', payment: { chargedCents: 700, refundedCents: 0 } });
     expect(await stockOf(pool, product.id)).toBe(4);
   });

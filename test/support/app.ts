@@ -3,6 +3,7 @@ import { createApp, type AppDeps } from '../../api/app';
 import type { OrderWorkflows } from '../../api/orders/workflow-gateway';
 import type { Pool } from '../../lib/db/pool';
 import { createLogger } from '../../lib/logger';
+import type { OrderInput } from '../../workflows/types';
 
 /**
  * The Express app as api/main.ts builds it, on the suite's database and a fake
@@ -20,4 +21,26 @@ export function testApp(pool: Pool, workflows: OrderWorkflows, overrides: Partia
     paymentBudgetMs: 60_000,
     ...overrides,
   });
+}
+
+/**
+ * A Temporal gateway that accepts every start and cancel and records them, for
+ * tests whose point is what reached Temporal (and what did not).
+ */
+export function recordingWorkflows(): { workflows: OrderWorkflows; started: OrderInput[]; cancelled: string[] } {
+  const started: OrderInput[] = [];
+  const cancelled: string[] = [];
+  const workflows: OrderWorkflows = {
+    start: async (input) => {
+      started.push(input);
+      return { kind: 'STARTED', runId: 'run-1' };
+    },
+    cancel: async (orderId) => {
+      cancelled.push(orderId);
+      return { orderId, status: 'PENDING' };
+    },
+    waitForClose: async () => undefined,
+    ping: async () => undefined,
+  };
+  return { workflows, started, cancelled };
 }

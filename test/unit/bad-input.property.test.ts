@@ -3,12 +3,10 @@ import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import request, { type Response } from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testApp } from '../support/app';
-import type { OrderWorkflows } from '../../api/orders/workflow-gateway';
+import { recordingWorkflows, testApp } from '../support/app';
 import { createOrderBody, productBody } from '../../api/schemas';
 import { upsertProduct, type Product } from '../../activities/inventory/catalogue';
 import type { Pool } from '../../lib/db/pool';
-import type { OrderInput } from '../../workflows/types';
 import { countOrders, freshProduct, testPool } from '../support/db';
 
 /**
@@ -24,20 +22,7 @@ const RUNS = 150;
 
 let pool: Pool;
 let server: Server;
-const started: OrderInput[] = [];
-const cancelled: string[] = [];
-const workflows: OrderWorkflows = {
-  start: async (input) => {
-    started.push(input);
-    return { kind: 'STARTED', runId: 'run-1' };
-  },
-  cancel: async (orderId) => {
-    cancelled.push(orderId);
-    return { orderId, status: 'PENDING' };
-  },
-  waitForClose: async () => undefined,
-  ping: async () => undefined,
-};
+const { workflows, started, cancelled } = recordingWorkflows();
 
 /** Order ids the API accepted during this file, so path properties also hit existing orders. */
 const knownOrderIds: string[] = [];
@@ -337,5 +322,49 @@ describe('bad input, property-based: every non-success is a JSON 4xx, and nothin
       }),
       { numRuns: 100, seed: 20_240_605 },
     );
+  });
+
+  it('with API_KEYS: arbitrary Authorization headers on every order route and the catalogue write are 401 (403 for a non-admin key), and change nothing', async () => {
+    const KEY = 'shop-key-0123456789abcdef';
+    const keyed = testApp(pool, workflows, { apiKeys: [`shop=${KEY}`], rateLimitPerMinute: 0 }).listen(0);
+    // Near misses of the real key as well as noise: a prefix, a suffix, another case, the name instead of the key.
+    const authorization = fc.oneof(
+      headerValue(300),
+      headerValue(80).map((t) => `Bearer ${t}`),
+      fc.constantFrom(`Bearer ${KEY.slice(0, -1)}`, `Bearer ${KEY}x`, `Bearer ${KEY.toUpperCase()}`, 'Bearer shop', `Basic ${KEY}`, `Bearer  ${KEY} x`, KEY),
+    );
+    const known = knownOrderIds[0] ?? '00000000-0000-4000-8000-000000000000';
+    const routes = [
+      ['post', '/api/orders'],
+      ['get', '/api/orders'],
+      ['get', `/api/orders/${known}`],
+      ['post', `/api/orders/${known}/cancel`],
+      ['post', `/api/orders/${known}/retry`],
+      ['put', '/api/products/pbt-auth'],
+    ] as const;
+    try {
+      await fc.assert(
+        fc.asyncProperty(authorization, fc.constantFrom(...routes), async (auth, [method, path]) => {
+          const rowsBefore = await countOrders(pool);
+          const startsBefore = started.length;
+          const cancelsBefore = cancelled.length;
+          const body = { customerId: 'c-pbt', items: [{ productId: catalogue[0]!.id, quantity: 1 }] };
+          const res = await request(keyed)[method](path).set('Authorization', auth).send(method === 'get' ? undefined : body);
+          const what = `${method.toUpperCase()} ${path} Authorization=${JSON.stringify(auth).slice(0, 80)}`;
+          expectJsonClientError(res, what);
+          expect(res.status, what).toBe(401);
+          expect(res.headers['www-authenticate'], what).toMatch(/^Bearer realm="order-saga"/);
+          expect(started.length, what).toBe(startsBefore);
+          expect(cancelled.length, what).toBe(cancelsBefore);
+          expect(await countOrders(pool), what).toBe(rowsBefore);
+        }),
+        { numRuns: RUNS, seed: 20_240_606 },
+      );
+      // The real key passes the gate, and a non-admin key is stopped at the catalogue write.
+      expect((await request(keyed).get('/api/orders').set('Authorization', `Bearer ${KEY}`)).status).toBe(200);
+      expect((await request(keyed).put('/api/products/pbt-auth').set('Authorization', `bearer ${KEY}`).send({ name: 'x', priceCents: 1, stock: 1 })).status).toBe(403);
+    } finally {
+      await new Promise<void>((resolve) => keyed.close(() => resolve()));
+    }
   });
 });

@@ -128,7 +128,7 @@ describe('rate limiting per caller', () => {
   });
 
   it('counts a valid API key as its own caller, and a made-up token as the IP it comes from', async () => {
-    const server = app({ rateLimitPerMinute: 1, apiKeys: ['key-a', 'key-b'] });
+    const server = app({ rateLimitPerMinute: 1, apiKeys: ['key-a', 'b=key-b'] });
     const as = (token: string) => request(server).get('/api/products').set('Authorization', `Bearer ${token}`);
     expect((await as('key-a')).status).toBe(200);
     expect((await as('key-a')).status).toBe(429);
@@ -136,6 +136,25 @@ describe('rate limiting per caller', () => {
     expect((await request(server).get('/api/products')).status).toBe(200); // the IP's own budget
     expect((await as('made-up-1')).status).toBe(429); // not a key: it is the IP again
     expect((await as('made-up-2')).status).toBe(429);
+  });
+
+  it('TRUST_PROXY: off (the default) a forged X-Forwarded-For changes nothing; behind a trusted proxy each client has its own budget', async () => {
+    const from = (server: ReturnType<typeof app>, forwardedFor: string) =>
+      request(server).get('/api/products').set('X-Forwarded-For', forwardedFor);
+    const direct = app({ rateLimitPerMinute: 1 });
+    expect((await from(direct, '203.0.113.1')).status).toBe(200);
+    expect((await from(direct, '203.0.113.2')).status).toBe(429); // the same peer, whatever it claims
+
+    const proxied = app({ rateLimitPerMinute: 1, trustProxy: ['loopback'] }); // supertest connects over loopback
+    expect((await from(proxied, '203.0.113.1')).status).toBe(200);
+    expect((await from(proxied, '203.0.113.1')).status).toBe(429);
+    expect((await from(proxied, '203.0.113.2')).status).toBe(200);
+
+    // One hop: only the entry our proxy appended counts, not what the client put before it.
+    const oneHop = app({ rateLimitPerMinute: 1, trustProxy: 1 });
+    expect((await from(oneHop, '198.51.100.7, 203.0.113.9')).status).toBe(200);
+    expect((await from(oneHop, '198.51.100.8, 203.0.113.9')).status).toBe(429);
+    expect((await from(oneHop, '198.51.100.7, 203.0.113.10')).status).toBe(200);
   });
 
   it('0 turns it off', async () => {

@@ -176,13 +176,16 @@ describe('the document', () => {
     await expect(SwaggerParser.validate(structuredClone(doc) as never)).resolves.toBeTruthy();
   });
 
-  it('puts a bearer scheme and a 401 on exactly the write routes', () => {
+  it('puts a bearer scheme and a 401 on exactly the order routes and the catalogue write, and a 403 on the latter', () => {
+    const secured = (op: string) => op.includes(' /api/orders') || op === 'PUT /api/products/{id}';
+    expect(documentedOperations().filter(secured)).toHaveLength(6);
     for (const op of documentedOperations()) {
       const [method, path] = op.split(' ') as [string, string];
       const operation = doc.paths?.[path]?.[method.toLowerCase() as 'get'];
-      const write = method !== 'GET';
-      expect(operation?.security, op).toEqual(write ? [{ bearerAuth: [] }] : undefined);
-      expect(operation?.responses?.['401'] !== undefined, op).toBe(write);
+      expect(operation?.security, op).toEqual(secured(op) ? [{ bearerAuth: [] }] : undefined);
+      expect(operation?.responses?.['401'] !== undefined, op).toBe(secured(op));
+      expect(operation?.responses?.['403'] !== undefined, op).toBe(op === 'PUT /api/products/{id}');
+      if (secured(op)) expect(operation?.responses?.['401'], op).toHaveProperty('headers.WWW-Authenticate');
     }
   });
 });
@@ -319,6 +322,10 @@ describe('answers match the document', () => {
     const secured = await request(app(['k'])).post('/api/orders').send({});
     expect(secured.status).toBe(401);
     expectDocumented('post', '/api/orders', secured, errorEnvelope);
+    expectDocumented('get', '/api/orders', await request(app(['k'])).get('/api/orders'), errorEnvelope);
+    const forbidden = await request(app(['shop=k'])).put(`/api/products/${sku.id}`).set('Authorization', 'Bearer k').send({});
+    expect(forbidden.status).toBe(403);
+    expectDocumented('put', '/api/products/{id}', forbidden, errorEnvelope);
 
     const id = placed.body.orderId as string;
     const one = await request(server).get(`/api/orders/${id}`);

@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findOrderIdentity, markStarted } from '../../activities/orders/records';
+import { OPEN_CALLER, type Caller } from '../../api/auth';
 import { HttpError } from '../../api/errors';
 import { OrderService } from '../../api/orders/order-service';
 import { TemporalUnavailableError, type OrderWorkflows, type StartOutcome } from '../../api/orders/workflow-gateway';
@@ -51,7 +53,7 @@ async function body() {
 describe('placing an order when the start is not clearly confirmed', () => {
   it('start timed out and no run claimed the order: 503, and the row is gone', async () => {
     const workflows = scripted(timeout);
-    expect(await httpStatus(service(workflows).place(await body(), undefined))).toBe('503 TEMPORAL_UNAVAILABLE');
+    expect(await httpStatus(service(workflows).place(await body(), undefined, OPEN_CALLER))).toBe('503 TEMPORAL_UNAVAILABLE');
     expect(await findOrderIdentity(pool, workflows.starts[0]!.orderId)).toBeNull();
   });
 
@@ -60,27 +62,27 @@ describe('placing an order when the start is not clearly confirmed', () => {
       await markStarted(pool, { orderId: input.orderId, attempt: 1 }, 'run-1'); // the run's claim
       return timeout();
     });
-    const placed = await service(workflows).place(await body(), undefined);
+    const placed = await service(workflows).place(await body(), undefined, OPEN_CALLER);
     expect(placed.status).toBe('PENDING');
     expect(await findOrderIdentity(pool, placed.orderId)).toMatchObject({ startState: 'STARTED' });
   });
 
   it('an open run of the order already exists (an earlier request landed late): 202, left for that run to claim', async () => {
     const workflows = scripted(async () => ({ kind: 'RUNNING_ALREADY', runningAttempt: 1 }));
-    const placed = await service(workflows).place(await body(), 'key-' + Math.random());
+    const placed = await service(workflows).place(await body(), 'key-' + Math.random(), OPEN_CALLER);
     expect(await findOrderIdentity(pool, placed.orderId)).toMatchObject({ startState: 'STARTING' });
   });
 
   it('a clean start confirms the row', async () => {
     const workflows = scripted(async () => ({ kind: 'STARTED', runId: 'run-1' }));
-    const placed = await service(workflows).place(await body(), undefined);
+    const placed = await service(workflows).place(await body(), undefined, OPEN_CALLER);
     expect(await findOrderIdentity(pool, placed.orderId)).toMatchObject({ startState: 'STARTED', status: 'PENDING' });
   });
 });
 
 describe('retrying an order when the start is not clearly confirmed', () => {
   async function failedOrder(): Promise<string> {
-    const placed = await service(scripted(async () => ({ kind: 'STARTED', runId: 'run-1' }))).place(await body(), undefined);
+    const placed = await service(scripted(async () => ({ kind: 'STARTED', runId: 'run-1' }))).place(await body(), undefined, OPEN_CALLER);
     await pool.query(`UPDATE orders SET status = 'FAILED', failure_reason = 'PAYMENT_UNAVAILABLE' WHERE id = $1`, [placed.orderId]);
     return placed.orderId;
   }
@@ -88,29 +90,108 @@ describe('retrying an order when the start is not clearly confirmed', () => {
   it("attempt 1's run is still open: 409 RETRY_IN_PROGRESS, and the order is back as it was", async () => {
     const orderId = await failedOrder();
     const workflows = scripted(async () => ({ kind: 'RUNNING_ALREADY', runningAttempt: 1 }));
-    expect(await httpStatus(service(workflows).retry(orderId))).toBe('409 RETRY_IN_PROGRESS');
+    expect(await httpStatus(service(workflows).retry(orderId, OPEN_CALLER))).toBe('409 RETRY_IN_PROGRESS');
     expect(await findOrderIdentity(pool, orderId)).toMatchObject({ attempt: 1, status: 'FAILED', failureReason: 'PAYMENT_UNAVAILABLE' });
   });
 
   it("attempt 2's own run is open (its start landed late): 202", async () => {
     const orderId = await failedOrder();
     const workflows = scripted(async () => ({ kind: 'RUNNING_ALREADY', runningAttempt: 2 }));
-    expect(await service(workflows).retry(orderId)).toMatchObject({ attempt: 2, status: 'PENDING' });
+    expect(await service(workflows).retry(orderId, OPEN_CALLER)).toMatchObject({ attempt: 2, status: 'PENDING' });
     expect(await findOrderIdentity(pool, orderId)).toMatchObject({ attempt: 2, status: 'PENDING' });
   });
 
   it('start timed out and nothing claimed attempt 2: 503, the order is FAILED at attempt 1 again and can be retried', async () => {
     const orderId = await failedOrder();
-    expect(await httpStatus(service(scripted(timeout)).retry(orderId))).toBe('503 TEMPORAL_UNAVAILABLE');
+    expect(await httpStatus(service(scripted(timeout)).retry(orderId, OPEN_CALLER))).toBe('503 TEMPORAL_UNAVAILABLE');
     expect(await findOrderIdentity(pool, orderId)).toMatchObject({ attempt: 1, status: 'FAILED', failureReason: 'PAYMENT_UNAVAILABLE' });
-    expect(await service(scripted(async () => ({ kind: 'STARTED', runId: 'run-1' }))).retry(orderId)).toMatchObject({ attempt: 2 });
+    expect(await service(scripted(async () => ({ kind: 'STARTED', runId: 'run-1' }))).retry(orderId, OPEN_CALLER)).toMatchObject({ attempt: 2 });
   });
 });
 
 describe('cancelling an order whose start is not confirmed yet', () => {
   it('answers 409 START_IN_PROGRESS instead of a final NOT_CANCELLABLE, and sends nothing to Temporal', async () => {
     const workflows = scripted(async () => ({ kind: 'RUNNING_ALREADY', runningAttempt: 1 }));
-    const placed = await service(workflows).place(await body(), 'key-' + Math.random());
-    expect(await httpStatus(service(workflows).cancel(placed.orderId))).toBe('409 START_IN_PROGRESS');
+    const placed = await service(workflows).place(await body(), 'key-' + Math.random(), OPEN_CALLER);
+    expect(await httpStatus(service(workflows).cancel(placed.orderId, OPEN_CALLER))).toBe('409 START_IN_PROGRESS');
+  });
+});
+
+describe('Idempotency-Keys belong to their caller, and order ids are random', () => {
+  const alice: Caller = { name: 'alice', admin: false };
+  const bob: Caller = { name: 'bob', admin: false };
+  const ops: Caller = { name: 'ops', admin: true };
+  const accepting = () => scripted(async () => ({ kind: 'STARTED', runId: 'run-1' }));
+  // RFC 9562 version 4: random, unlike the name-based (version 5) ids once derived from the key.
+  const RANDOM_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+  it('the same key and body: the same order again for one caller, a different order for another', async () => {
+    const order = await body();
+    const key = `key-${randomUUID()}`;
+    const workflows = accepting();
+    const first = await service(workflows).place(order, key, alice);
+    const again = await service(workflows).place(order, key, alice);
+    const other = await service(workflows).place(order, key, bob);
+    expect(again).toEqual({ orderId: first.orderId, status: 'PENDING', replayed: true });
+    expect(other.replayed).toBe(false);
+    expect(other.orderId).not.toBe(first.orderId);
+    expect(first.orderId).toMatch(RANDOM_UUID);
+    expect(other.orderId).toMatch(RANDOM_UUID);
+    expect(workflows.starts.map((s) => s.orderId)).toEqual([first.orderId, other.orderId]);
+    expect(await findOrderIdentity(pool, first.orderId)).toMatchObject({ owner: 'alice' });
+    expect(await findOrderIdentity(pool, other.orderId)).toMatchObject({ owner: 'bob' });
+  });
+
+  it("one caller's key with another body is 422 for that caller only; the order id is not disclosed to another caller", async () => {
+    const key = `key-${randomUUID()}`;
+    const first = await service(accepting()).place(await body(), key, alice);
+    const reused = service(accepting()).place(await body(), key, alice);
+    await expect(reused).rejects.toMatchObject({ status: 422, code: 'IDEMPOTENCY_KEY_REUSED', details: { orderId: first.orderId } });
+    const bobs = await service(accepting()).place(await body(), key, bob);
+    expect(bobs).toMatchObject({ replayed: false, status: 'PENDING' });
+    expect(bobs.orderId).not.toBe(first.orderId);
+  });
+
+  it('twin requests at once: one order and one start per caller', async () => {
+    const order = await body();
+    const key = `key-${randomUUID()}`;
+    const workflows = accepting();
+    const svc = service(workflows);
+    const [a1, a2, a3, b1] = await Promise.all([
+      svc.place(order, key, alice),
+      svc.place(order, key, alice),
+      svc.place(order, key, alice),
+      svc.place(order, key, bob),
+    ]);
+    expect(new Set([a1.orderId, a2.orderId, a3.orderId]).size).toBe(1);
+    expect(b1.orderId).not.toBe(a1.orderId);
+    expect(workflows.starts).toHaveLength(2);
+  });
+
+  it('a twin waits for the first request of its key: when that one is withdrawn (503), so is the twin', async () => {
+    const order = await body();
+    const key = `key-${randomUUID()}`;
+    let release: () => void = () => undefined;
+    const held = scripted(() => new Promise<StartOutcome>((_resolve, reject) => (release = () => reject(new TemporalUnavailableError('down')))));
+    const first = httpStatus(service(held).place(order, key, alice));
+    while (held.starts.length === 0) await new Promise((r) => setTimeout(r, 10));
+    const twin = httpStatus(service(accepting()).place(order, key, alice));
+    await new Promise((r) => setTimeout(r, 100)); // the twin is polling the first request's row
+    release();
+    expect(await first).toBe('503 TEMPORAL_UNAVAILABLE');
+    expect(await twin).toBe('503 TEMPORAL_UNAVAILABLE');
+    // The key is free again: the next request places a new order under a new id.
+    const next = await service(accepting()).place(order, key, alice);
+    expect(next).toMatchObject({ replayed: false });
+    expect(next.orderId).not.toBe(held.starts[0]!.orderId);
+  });
+
+  it("another caller's order is 404 to cancel and retry; an admin reaches every order", async () => {
+    const placed = await service(accepting()).place(await body(), undefined, alice);
+    await pool.query(`UPDATE orders SET status = 'FAILED', failure_reason = 'PAYMENT_UNAVAILABLE' WHERE id = $1`, [placed.orderId]);
+    expect(await httpStatus(service(accepting()).cancel(placed.orderId, bob))).toBe('404 ORDER_NOT_FOUND');
+    expect(await httpStatus(service(accepting()).retry(placed.orderId, bob))).toBe('404 ORDER_NOT_FOUND');
+    expect(await findOrderIdentity(pool, placed.orderId)).toMatchObject({ attempt: 1, status: 'FAILED' });
+    expect(await service(accepting()).retry(placed.orderId, ops)).toMatchObject({ attempt: 2 });
   });
 });

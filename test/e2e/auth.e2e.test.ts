@@ -1,0 +1,74 @@
+import { randomUUID } from 'node:crypto';
+import { networkInterfaces } from 'node:os';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Pool } from '../../lib/db/pool';
+import { freshProduct, testPool } from '../support/db';
+import { call } from '../support/http';
+import { startStack, type Stack } from '../support/stack';
+
+/**
+ * API_KEYS through the real entry point (`npm run api`): the process asks for
+ * keys and keeps callers apart, and where it listens depends on whether it is
+ * open. The request-level matrix is test/unit/auth.test.ts; no worker runs here.
+ */
+
+/** An address of this machine that is not loopback, to see whether the API answers there. */
+const external = Object.values(networkInterfaces())
+  .flat()
+  .find((a) => a !== undefined && a.family === 'IPv4' && !a.internal)?.address;
+
+let pool: Pool;
+beforeAll(() => {
+  pool = testPool();
+});
+afterAll(async () => {
+  await pool?.end();
+});
+
+const reachable = (url: string) => fetch(url).then((r) => r.status, () => 'unreachable' as const);
+
+describe('with API_KEYS', () => {
+  const alice = `alice-${randomUUID()}`;
+  const ops = `ops-${randomUUID()}`;
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack('auth-keys', { API_KEYS: `alice=${alice},ops:admin=${ops}` }, { worker: false });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('asks every order route for a key, shows a caller its own orders, and an admin all of them', async () => {
+    const product = await freshProduct(pool);
+    const body = { customerId: 'c-auth-e2e', items: [{ productId: product.id, quantity: 1 }] };
+    expect((await call(stack.baseUrl, 'POST', '/api/orders', body)).status).toBe(401);
+    const placed = await call(stack.baseUrl, 'POST', '/api/orders', body, { Authorization: `Bearer ${alice}` });
+    expect(placed.status).toBe(202);
+    const path = `/api/orders/${placed.body.orderId}`;
+    expect((await call(stack.baseUrl, 'GET', path)).status).toBe(401);
+    expect((await call(stack.baseUrl, 'GET', path, undefined, { Authorization: `Bearer ${alice}` })).status).toBe(200);
+    expect((await call(stack.baseUrl, 'GET', path, undefined, { Authorization: `Bearer ${ops}` })).status).toBe(200);
+    expect((await call(stack.baseUrl, 'GET', '/api/products')).status).toBe(200);
+  });
+
+  it.skipIf(external === undefined)('listens on every interface', async () => {
+    expect(await reachable(`http://${external}:${new URL(stack.baseUrl).port}/healthz`)).toBe(200);
+  });
+});
+
+describe('without API_KEYS (the local demo)', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack('auth-open', { API_KEYS: '' }, { worker: false });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('is open, on 127.0.0.1 only', async () => {
+    expect((await call(stack.baseUrl, 'GET', '/api/orders?limit=1')).status).toBe(200);
+    if (external !== undefined) {
+      expect(await reachable(`http://${external}:${new URL(stack.baseUrl).port}/healthz`)).toBe('unreachable');
+    }
+  });
+});
