@@ -385,6 +385,12 @@ const TUNING_VARIANTS: Array<{ name: string; store: string; env: NodeJS.ProcessE
     env: {},
     server: { dynamicConfig: { 'system.forceSearchAttributesCacheRefreshOnRead': true } },
   },
+  {
+    name: 'dev server: enableActivityEagerExecution=true (default false)',
+    store: 'wal',
+    env: {},
+    server: { dynamicConfig: { 'system.enableActivityEagerExecution': true } },
+  },
   { name: 'dev server: GOGC=200 (Go default 100)', store: 'wal', env: {}, server: { env: { GOGC: '200' } } },
   { name: 'dev server: GOGC=400', store: 'wal', env: {}, server: { env: { GOGC: '400' } } },
   { name: 'dev server: SQLite default pragmas', store: 'file', env: {} },
