@@ -40,6 +40,13 @@ export interface LoadResult {
   p99Ms: number;
   /** Connection errors, timeouts and non-2xx answers. */
   errors: number;
+  /**
+   * Of the errors, the requests the API shed at once (503 OVERLOADED: more
+   * orders in flight than MAX_ORDERS_IN_FLIGHT) rather than held and failed.
+   */
+  shed: number;
+  /** Non-2xx answers by status (0: connection error or timeout). */
+  errorsByStatus: Record<string, number>;
   accepted: Accepted[];
   /** Every cancel sent (empty without a CancelMix); their requests count in none of the figures above. */
   cancels: CancelAttempt[];
@@ -70,6 +77,13 @@ export async function postOrders(
   const accepted: Accepted[] = [];
   const cancels: CancelAttempt[] = [];
   let errors = 0;
+  let shed = 0;
+  const errorsByStatus: Record<string, number> = {};
+  const failed = (status: number, text = '') => {
+    errors++;
+    errorsByStatus[status] = (errorsByStatus[status] ?? 0) + 1;
+    if (status === 503 && text.includes('"OVERLOADED"')) shed++;
+  };
   const inFlight: Promise<void>[] = [];
   // Pushed to while the orders are still being answered, and awaited after
   // them: every cancel has its answer before postOrders returns, so the caller's
@@ -103,14 +117,14 @@ export async function postOrders(
       post(url, agent, body).then(
         ({ status, text }) => {
           if (status < 200 || status >= 300) {
-            errors++;
+            failed(status, text);
             return;
           }
           const orderId = (JSON.parse(text) as { orderId: string }).orderId;
           accepted.push({ orderId, sentAt, answeredAt: Date.now() });
           if (cancelMix && Math.random() < cancelMix.share) cancelLater(orderId);
         },
-        () => void errors++,
+        () => failed(0),
       ),
     );
   }
@@ -126,6 +140,8 @@ export async function postOrders(
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
     errors,
+    shed,
+    errorsByStatus,
     accepted,
     cancels,
   };

@@ -245,7 +245,10 @@ async function benchDesign(design: Design) {
   log(`${design.label}: steady load, ${settings.steady.rate} orders/s for ${settings.steady.seconds} s`);
   const steady = await phase(design, 'steady', {}, async ({ baseUrl, pool }) => {
     const load = await postOrders(baseUrl, settings.steady.rate, settings.steady.seconds, orderBody(false));
-    log(`  accepted ${load.accepted.length}/${load.sent}, accept p50 ${load.p50Ms} ms, p99 ${load.p99Ms} ms`);
+    log(
+      `  accepted ${load.accepted.length}/${load.sent}, accept p50 ${load.p50Ms} ms, p99 ${load.p99Ms} ms; ` +
+        `shed at once (503 OVERLOADED) ${load.shed}, other errors ${JSON.stringify(load.errorsByStatus)}`,
+    );
     const finals = await drain(design, pool, load.accepted);
     const times = finalTimes(design, load, finals);
     log(`  completed ${times.completed}, ${times.completedPerSec.toFixed(1)}/s; submit→final p50 ${times.terminalP50Ms} ms, p99 ${times.terminalP99Ms} ms`);
@@ -336,6 +339,7 @@ async function benchDesign(design: Design) {
     violations: countViolations(failures.result.violations),
     peakRssMb: Math.max(steady.peakRssMb, ramp.peakRssMb, failures.peakRssMb),
     cpuMsPerOrder: light.result.cpuMsPerOrder.total!,
+    shedShare: Number((steady.result.load.shed / Math.max(1, steady.result.load.sent)).toFixed(3)),
     acceptP99MsAt40: ramp.result.find((s) => s.offeredRps === ACCEPT_TARGET_RATE)?.p99Ms,
     ...temporalCostFigures(light.result.temporalCost),
   };

@@ -13,6 +13,8 @@ export interface DesignMetrics {
   peakRssMb: number;
   /** CPU time per order at the light rate, summed over every process that took part (see cpuBreakdownTable). */
   cpuMsPerOrder: number;
+  /** Share of the steady run's requests answered 503 OVERLOADED at once (load shedding); acceptP99Ms is over the accepted ones. */
+  shedShare?: number;
   /** Accept p99 at 40 orders/s offered, from the ramp (undefined when the ramp stopped below it). */
   acceptP99MsAt40?: number;
   /** Temporal only: per completed order, from its history (bench/history-cost.ts) plus heartbeats from the server's metrics. */
@@ -46,6 +48,7 @@ const ROWS: Array<[NumericMetric, string]> = [
   ['violations', 'invariant violations under the failure mix'],
   ['peakRssMb', 'peak memory of the design\'s processes (MB RSS, sum)'],
   ['cpuMsPerOrder', 'CPU per order at the light rate, all processes (ms)'],
+  ['shedShare', 'share of the steady run shed at once (503 OVERLOADED)'],
   ['acceptP99MsAt40', 'accept latency p99 at 40 orders/s (ms)'],
   ['actionsPerOrder', 'Temporal actions per completed order'],
   ['historyEventsPerOrder', 'history events per completed order'],
