@@ -65,16 +65,23 @@ export async function insertOrder(
  * order with the same Idempotency-Key: a twin request inserted first.
  */
 export async function insertNewOrder(db: Queryable, input: OrderInput, owner: string | null): Promise<boolean> {
-  const res = await db.query(
-    `INSERT INTO orders (id, customer_id, payment_method, amount_cents, status, attempt, idempotency_key, request_hash,
-                         start_state, owner)
-     VALUES ($1, $2, $3, $4, 'PENDING', $5, $6, $7, 'STARTING', $8)
-     ON CONFLICT ((coalesce(owner, '')), idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`,
-    [...rowValues(input), owner],
+  // One statement, so one round trip and atomic without a transaction: the lines
+  // are inserted only if the order row was (a twin's key conflict inserts neither).
+  const res = await db.query<{ inserted: number }>(
+    `WITH o AS (
+       INSERT INTO orders (id, customer_id, payment_method, amount_cents, status, attempt, idempotency_key, request_hash,
+                           start_state, owner)
+       VALUES ($1, $2, $3, $4, 'PENDING', $5, $6, $7, 'STARTING', $8)
+       ON CONFLICT ((coalesce(owner, '')), idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+       RETURNING id
+     ), lines AS (
+       INSERT INTO order_items (order_id, product_id, quantity, price_cents)
+       SELECT o.id, l.* FROM o, unnest($9::text[], $10::int[], $11::int[]) AS l
+     )
+     SELECT count(*)::int AS inserted FROM o`,
+    [...rowValues(input), owner, ...lineValues(input)],
   );
-  const inserted = (res.rowCount ?? 0) > 0;
-  if (inserted) await insertLines(db, input);
-  return inserted;
+  return (res.rows[0]?.inserted ?? 0) > 0;
 }
 
 /** $1..$7 of both inserts: id, customer_id, payment_method, amount_cents, attempt, idempotency_key, request_hash. */
@@ -90,17 +97,17 @@ function rowValues(input: OrderInput): unknown[] {
   ];
 }
 
+/** The lines as three arrays, for `unnest`: product ids, quantities, unit prices. */
+function lineValues(input: OrderInput): unknown[] {
+  return [input.items.map((i) => i.productId), input.items.map((i) => i.quantity), input.items.map((i) => i.priceCents)];
+}
+
 async function insertLines(db: Queryable, input: OrderInput): Promise<void> {
   await db.query(
     `INSERT INTO order_items (order_id, product_id, quantity, price_cents)
      SELECT $1, * FROM unnest($2::text[], $3::int[], $4::int[])
      ON CONFLICT DO NOTHING`,
-    [
-      input.orderId,
-      input.items.map((i) => i.productId),
-      input.items.map((i) => i.quantity),
-      input.items.map((i) => i.priceCents),
-    ],
+    [input.orderId, ...lineValues(input)],
   );
 }
 

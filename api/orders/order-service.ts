@@ -9,7 +9,7 @@ import {
   type OrderIdentity,
   type OrderView,
 } from '../../activities/orders/records';
-import { inTransaction, type Pool } from '../../lib/db/pool';
+import type { Pool } from '../../lib/db/pool';
 import { isTerminal, type OrderInput, type OrderStatus } from '../../workflows/types';
 import { mayAccess, type Caller } from '../auth';
 import { HttpError } from '../errors';
@@ -86,7 +86,7 @@ export class OrderService {
       fenced: true,
     };
 
-    if (!(await inTransaction(this.pool, (tx) => insertNewOrder(tx, input, caller.name)))) {
+    if (!(await insertNewOrder(this.pool, input, caller.name))) {
       // A twin request (same caller, same key) inserted first: answer from its row.
       // Only a key can conflict, so one was sent.
       const twin = await findOrderIdentityByKey(this.pool, caller.name, idempotencyKey!);
