@@ -13,7 +13,7 @@ import { writeWorkflowBundle } from '../lib/temporal/workflow-bundle';
 import { freePort } from '../lib/free-port';
 import { cpuPerOrder, cpuSnapshot, type CpuSnapshot } from './cpu';
 import { BENCH_PRODUCTS, countViolations, dropDatabase, findViolations, freshDatabase, slowCharges, terminalOrders, type FinalState } from './database';
-import { DESIGNS, TEMPORAL_ACCEPT_ONLY, TEMPORAL_COMBINED, type Design, type DesignKey } from './designs';
+import { DESIGNS, TEMPORAL_ACCEPT_ONLY, TEMPORAL_COMBINED, TEMPORAL_WORKER_NICED, type Design, type DesignKey } from './designs';
 import { RABBITMQ_URL } from './designs/rabbitmq/topology';
 import { percentile, postOrders, type Accepted, type LoadResult } from './load';
 import { launch, waitForDesign, type Launched } from './processes';
@@ -172,6 +172,9 @@ async function phase<T>(design: Design, name: string, extraEnv: NodeJS.ProcessEn
   };
   const specs = design.processes();
   const processes = specs.map((p) => launch(`${design.key}-${name}-${p.name}`, p.entry, { ...env, ...p.env }, logDir));
+  specs.forEach((spec, i) => {
+    if (spec.nice !== undefined && processes[i]!.child.pid !== undefined) os.setPriority(processes[i]!.child.pid!, spec.nice);
+  });
   const pids: Record<string, number | undefined> = Object.fromEntries(specs.map((p, i) => [p.name, processes[i]!.child.pid]));
   if (design.key === 'temporal') pids['temporal dev server'] = temporal?.child.pid;
   const baseUrl = `http://127.0.0.1:${port}`;
@@ -403,6 +406,7 @@ const TUNING_VARIANTS: Array<{ name: string; store: string; env: NodeJS.ProcessE
   { name: 'workflow task slots 10 (default 40)', store: 'wal', env: { WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: '10' } },
   { name: 'activity slots 20 (default 100)', store: 'wal', env: { WORKER_MAX_CONCURRENT_ACTIVITIES: '20' } },
   { name: 'pollers 10 + 10 (default 5)', store: 'wal', env: { WORKER_WORKFLOW_TASK_POLLERS: '10', WORKER_ACTIVITY_TASK_POLLERS: '10' } },
+  { name: 'worker at nice 10 (accepts first)', store: 'wal', env: {}, design: TEMPORAL_WORKER_NICED },
   { name: 'API and worker in one process', store: 'wal', env: {}, design: TEMPORAL_COMBINED },
   { name: 'one process + eager workflow start', store: 'wal', env: { EAGER_START: '1' }, design: TEMPORAL_COMBINED },
   // Not a knob: the accept path's own ceiling, with nothing processing orders.
@@ -431,6 +435,8 @@ async function tune(machine: Record<string, unknown>, startedAt: Date): Promise<
         const low = await postOrders(ctx.baseUrl, rates.low, rates.seconds, orderBody(false));
         const times = finalTimes(design, low, await drain(design, ctx.pool, low.accepted));
         const cpuMsPerOrder = cpuPerOrder(before, ctx.cpu(), low.accepted.length);
+        const target = await postOrders(ctx.baseUrl, ACCEPT_TARGET_RATE, rates.seconds, orderBody(false));
+        await drain(design, ctx.pool, target.accepted);
         const high = await postOrders(ctx.baseUrl, rates.high, rates.seconds, orderBody(false));
         // Completion capacity: the rate at which the high-rate backlog drains.
         const capacity = finalTimes(design, high, await drain(design, ctx.pool, high.accepted));
@@ -439,6 +445,8 @@ async function tune(machine: Record<string, unknown>, startedAt: Date): Promise<
           variant: variant.name,
           [`acceptP99Ms@${rates.low}`]: low.p99Ms,
           [`terminalP50Ms@${rates.low}`]: na(times.terminalP50Ms),
+          [`acceptP99Ms@${ACCEPT_TARGET_RATE}`]: target.p99Ms,
+          [`errors@${ACCEPT_TARGET_RATE}`]: target.errors,
           [`acceptP50Ms@${rates.high}`]: high.p50Ms,
           [`acceptP99Ms@${rates.high}`]: high.p99Ms,
           [`errors@${rates.high}`]: high.errors,

@@ -7,6 +7,8 @@ export interface ProcessSpec {
   name: string;
   entry: string;
   env?: NodeJS.ProcessEnv;
+  /** Unix niceness (0 to 19): a lower CPU priority than the other processes. */
+  nice?: number;
 }
 
 export interface Design {
@@ -75,4 +77,15 @@ export const DESIGNS: Record<DesignKey, Design> = {
       { name: 'temporal-worker', entry: 'worker/main.ts' },
     ],
   },
+};
+
+/**
+ * The Temporal design with its worker at a lower CPU priority than the API (a
+ * tuning variant): on a shared machine accepts go first and the worker, whose
+ * work waits durably in Temporal's task queues, takes what is left.
+ */
+export const TEMPORAL_WORKER_NICED: Design = {
+  ...DESIGNS.temporal,
+  label: 'Temporal saga, worker at nice 10',
+  processes: () => DESIGNS.temporal.processes().map((p) => (p.name === 'temporal-worker' ? { ...p, nice: 10 } : p)),
 };
