@@ -31,6 +31,6 @@ export type OrderRecordActivities = Pick<
   'claimOrder' | 'recordOrder' | 'completeOrder' | 'markCompensating' | 'finishOrder'
 >;
 export type CompensationActivities = Pick<OrderActivities, 'releaseInventory' | 'refundPayment'>;
-export type InventoryStepActivities = Pick<OrderActivities, 'reserveInventory'>;
+export type InventoryStepActivities = Pick<OrderActivities, 'reserveInventory' | 'claimAndReserve'>;
 export type PaymentStepActivities = Pick<OrderActivities, 'chargePayment'>;
 export type NotificationStepActivities = Pick<OrderActivities, 'sendNotification'>;

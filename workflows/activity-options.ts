@@ -129,8 +129,9 @@ export const notificationStep: ActivityOptions = {
 /**
  * The confirmation's first try from 0.3.0 on: one local activity attempt in the
  * workflow task that completes the order, so the happy path ends in that task
- * instead of taking an activity task and one more workflow task. Nothing can
- * cancel it (the order is complete), so it needs no heartbeat. If that try
+ * instead of taking an activity task and one more workflow task. Nothing
+ * cancels it (the saga confirms a completed order outside any cancellable
+ * scope), so it needs no heartbeat. If that try
  * fails, the saga hands the confirmation to notificationStep's day of retries:
  * a provider that is down for hours holds no workflow task open.
  */

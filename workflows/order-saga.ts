@@ -148,7 +148,9 @@ export async function orderSaga(input: OrderInput): Promise<OrderState> {
       // Not interrupted by an operator's workflow cancel: every path that ends
       // the run sets the verdict first, and that cancel is undone the same way.
       await CancellationScope.nonCancellable(() => condition(() => verdict !== undefined));
-      if (verdict!.status !== 'COMPENSATING') {
+      // CANCELLED in the database is this cancel's own doing, recorded by an
+      // earlier try of the task that is handling it again: it was carried out.
+      if (verdict!.status !== 'COMPENSATING' && verdict!.status !== 'CANCELLED') {
         throw ApplicationFailure.nonRetryable(`Order is already ${verdict!.status}`, ErrorType.NotCancellable);
       }
       return { orderId: state.orderId, status: acceptedIn };
@@ -197,8 +199,9 @@ export async function orderSaga(input: OrderInput): Promise<OrderState> {
       compensations.unshift(() => compensation.releaseInventory(ref));
       if (lean) {
         // Claims the row for this run before it reserves, in one activity task.
-        const outcome = await inventory.reserveInventory(ref, runId);
-        if (outcome === 'NOT_CLAIMED') return;
+        // A new activity name, not reserveInventory with one more argument: a
+        // worker of an earlier release would run that without claiming.
+        if ((await inventory.claimAndReserve(ref, runId)) !== 'RESERVED') return;
         claimConfirmed = true;
       } else {
         await inventory.reserveInventory(ref);
@@ -216,10 +219,13 @@ export async function orderSaga(input: OrderInput): Promise<OrderState> {
     });
     if (lean && !claimConfirmed) return abandon();
     // A cancel handled in the same activation as the last step's result finds
-    // no running step to interrupt; it still wins, because it was accepted.
-    if (state.cancelRequested) throw new CancelledFailure('Cancelled as the payment step finished');
+    // no running step to interrupt; it still wins, because it was accepted. So
+    // does an operator's workflow cancel that reached a step too short to
+    // heartbeat (from 0.3; earlier runs completed such orders).
+    if (state.cancelRequested || (lean && forwardSteps.consideredCancelled)) {
+      throw new CancelledFailure('Cancelled as the payment step finished');
+    }
   } catch (err) {
-    const reason = failureReasonOf(err, state.cancelRequested, legacyPayment);
     if (lean && !claimConfirmed) {
       // The step failed or was cancelled before the reserve step answered, so
       // whether it claimed the row is unknown. Claim now (again, for the same
@@ -228,6 +234,8 @@ export async function orderSaga(input: OrderInput): Promise<OrderState> {
       const claimed = await CancellationScope.nonCancellable(() => db.claimOrder(ref, runId));
       if (!claimed) return abandon();
     }
+    // Named after the claim above: a cancel accepted while it ran still wins.
+    const reason = failureReasonOf(err, state.cancelRequested, legacyPayment);
     // From here the cancel validator refuses new cancels (there is nothing left to
     // cancel); it still accepts a repeat of the cancel that is being carried out.
     setStatus('COMPENSATING');
@@ -277,6 +285,13 @@ export async function orderSaga(input: OrderInput): Promise<OrderState> {
 
   /** Confirms a completed order by notification; its failure never undoes the order. */
   async function finishCompleted(): Promise<OrderState> {
+    // From 0.3 an operator's workflow cancel does not stop the confirmation of a
+    // completed order either: the customer has paid and is told so.
+    if (lean) return CancellationScope.nonCancellable(confirm);
+    return confirm();
+  }
+
+  async function confirm(): Promise<OrderState> {
     try {
       if (lean) {
         // From 0.3 first tried in the same workflow task as completeOrder.

@@ -5,47 +5,57 @@ import { markStarted, transition } from '../orders/records';
 import { callService, providerCall, type ServiceBehaviour } from '../simulation';
 
 export function inventoryActivities(pool: Pool, behaviour: ServiceBehaviour, random?: () => number) {
+  /**
+   * Reserves every line's quantity from what is on hand and not yet reserved,
+   * in one transaction, all or none, and moves the order to RESERVED in the same
+   * transaction. The reservation row makes a retry (or a run after release)
+   * change nothing.
+   */
+  async function reserve(ref: OrderRef): Promise<void> {
+    await providerCall((signal) => callService('inventory', behaviour, random, signal));
+    await inTransaction(pool, async (tx) => {
+      const claim = await tx.query(
+        `INSERT INTO inventory_reservations (order_id, attempt, status, reserved_at)
+         VALUES ($1, $2, 'RESERVED', now()) ON CONFLICT DO NOTHING`,
+        [ref.orderId, ref.attempt],
+      );
+      if (claim.rowCount === 0) return; // reserved before, or already released: nothing to do
+      await lockOrderProducts(tx, ref.orderId);
+      const short = await tx.query<{ product_id: string }>(
+        `WITH wanted AS (
+           SELECT product_id, quantity FROM order_items WHERE order_id = $1 ORDER BY product_id
+         ), taken AS (
+           UPDATE products p SET reserved = p.reserved + w.quantity, updated_at = now()
+           FROM wanted w WHERE p.id = w.product_id AND p.on_hand - p.reserved >= w.quantity
+           RETURNING p.id
+         )
+         SELECT product_id FROM wanted WHERE product_id NOT IN (SELECT id FROM taken)`,
+        [ref.orderId],
+      );
+      if (short.rowCount) {
+        const ids = short.rows.map((r) => r.product_id).join(', ');
+        // Throwing rolls back the whole transaction: no partial reservation survives.
+        throw ApplicationFailure.nonRetryable(`Out of stock: ${ids}`, ErrorType.OutOfStock);
+      }
+      await transition(tx, ref, ['PENDING'], 'RESERVED');
+    });
+  }
+
   return {
+    /** The saga's reserve step before 0.3.0 (and the baselines'): `reserve` alone. */
+    async reserveInventory(ref: OrderRef): Promise<void> {
+      await reserve(ref);
+    },
+
     /**
-     * Reserves every line's quantity from what is on hand and not yet reserved,
-     * in one transaction, all or none, and moves the order to RESERVED in the same
-     * transaction. The reservation row makes a retry (or a run after release)
-     * change nothing.
-     *
-     * With `claimFor` (the saga from 0.3.0 on: its first run id) it first claims
-     * the row the API committed for that run, as claimOrder does, so that the
-     * saga's first step needs no task of its own. NOT_CLAIMED means the API
-     * withdrew the order or another run holds it: nothing was done.
+     * The saga's first step from 0.3.0 on: claims the row the API committed for
+     * the run `runId` (its first run id), as claimOrder does, then reserves, in
+     * one activity task instead of a task for the claim. NOT_CLAIMED means the
+     * API withdrew the order or another run holds it: nothing was done.
      */
-    async reserveInventory(ref: OrderRef, claimFor?: string): Promise<ReserveOutcome> {
-      if (claimFor !== undefined && !(await markStarted(pool, ref, claimFor))) return 'NOT_CLAIMED';
-      await providerCall((signal) => callService('inventory', behaviour, random, signal));
-      await inTransaction(pool, async (tx) => {
-        const claim = await tx.query(
-          `INSERT INTO inventory_reservations (order_id, attempt, status, reserved_at)
-           VALUES ($1, $2, 'RESERVED', now()) ON CONFLICT DO NOTHING`,
-          [ref.orderId, ref.attempt],
-        );
-        if (claim.rowCount === 0) return; // reserved before, or already released: nothing to do
-        await lockOrderProducts(tx, ref.orderId);
-        const short = await tx.query<{ product_id: string }>(
-          `WITH wanted AS (
-             SELECT product_id, quantity FROM order_items WHERE order_id = $1 ORDER BY product_id
-           ), taken AS (
-             UPDATE products p SET reserved = p.reserved + w.quantity, updated_at = now()
-             FROM wanted w WHERE p.id = w.product_id AND p.on_hand - p.reserved >= w.quantity
-             RETURNING p.id
-           )
-           SELECT product_id FROM wanted WHERE product_id NOT IN (SELECT id FROM taken)`,
-          [ref.orderId],
-        );
-        if (short.rowCount) {
-          const ids = short.rows.map((r) => r.product_id).join(', ');
-          // Throwing rolls back the whole transaction: no partial reservation survives.
-          throw ApplicationFailure.nonRetryable(`Out of stock: ${ids}`, ErrorType.OutOfStock);
-        }
-        await transition(tx, ref, ['PENDING'], 'RESERVED');
-      });
+    async claimAndReserve(ref: OrderRef, runId: string): Promise<ReserveOutcome> {
+      if (!(await markStarted(pool, ref, runId))) return 'NOT_CLAIMED';
+      await reserve(ref);
       return 'RESERVED';
     },
 

@@ -177,23 +177,23 @@ describe("the API's withdrawal of an order and the saga's claim exclude each oth
 
     it('claims a STARTING order, reserves it, and the withdrawal then fails', async () => {
       const { ref } = await newOrder(450, 1, 'STARTING');
-      expect(await new MockActivityEnvironment().run(acts().reserveInventory, ref, 'run-a')).toBe('RESERVED');
+      expect(await new MockActivityEnvironment().run(acts().claimAndReserve, ref, 'run-a')).toBe('RESERVED');
       expect(await withdrawStart(pool, ref)).toBe(false);
       expect(await getOrder(pool, ref.orderId)).toMatchObject({ status: 'RESERVED' });
       // A retry of the same run's reserve (a lost reply) is accepted and changes nothing.
-      expect(await new MockActivityEnvironment().run(acts().reserveInventory, ref, 'run-a')).toBe('RESERVED');
+      expect(await new MockActivityEnvironment().run(acts().claimAndReserve, ref, 'run-a')).toBe('RESERVED');
       expect(await reserved(ref.orderId)).toBe(1);
     });
 
     it('a withdrawn order, or one another run holds, is not claimed and nothing is reserved', async () => {
       const withdrawn = await newOrder(450, 1, 'STARTING');
       expect(await withdrawStart(pool, withdrawn.ref)).toBe(true);
-      expect(await new MockActivityEnvironment().run(acts().reserveInventory, withdrawn.ref, 'run-a')).toBe('NOT_CLAIMED');
+      expect(await new MockActivityEnvironment().run(acts().claimAndReserve, withdrawn.ref, 'run-a')).toBe('NOT_CLAIMED');
       expect(await reserved(withdrawn.ref.orderId)).toBe(0);
 
       const held = await newOrder(450, 1, 'STARTING');
       expect(await markStarted(pool, held.ref, 'run-a')).toBe(true);
-      expect(await new MockActivityEnvironment().run(acts().reserveInventory, held.ref, 'run-b')).toBe('NOT_CLAIMED');
+      expect(await new MockActivityEnvironment().run(acts().claimAndReserve, held.ref, 'run-b')).toBe('NOT_CLAIMED');
       expect(await reserved(held.ref.orderId)).toBe(0);
       expect(await getOrder(pool, held.ref.orderId)).toMatchObject({ status: 'PENDING' });
     });

@@ -41,9 +41,10 @@ afterAll(async () => {
 });
 
 /**
- * The OrderStatus search attribute once the workflow has closed. The saga writes
- * the final status to PostgreSQL first and upserts the attribute in the next
- * workflow task, so right after the row turns terminal the two may differ briefly.
+ * The OrderStatus search attribute once the workflow has closed. The saga's local
+ * activities write the final status to PostgreSQL while its workflow task is
+ * open, and the upsert lands when that task completes, so right after the row
+ * turns terminal the two may differ briefly.
  */
 async function statusAttributeWhenClosed(orderId: string): Promise<string | undefined> {
   const handle = client.workflow.getHandle(workflowIdFor(orderId));

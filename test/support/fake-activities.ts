@@ -11,7 +11,7 @@ export interface Call {
  * In-memory stand-ins for the saga's activities, for the time-skipping tests:
  * every call is recorded in order; `overrides` replace single activities to
  * fail, block or succeed after some attempts. `claimable: false` is an order
- * the API withdrew: claimOrder and the claim inside reserveInventory are both
+ * the API withdrew: claimOrder and the claim of claimAndReserve are both
  * refused, as PostgreSQL refuses them (activities/orders/records.ts markStarted).
  */
 export function fakeActivities(overrides: Partial<OrderActivities> = {}, { claimable = true } = {}) {
@@ -20,7 +20,13 @@ export function fakeActivities(overrides: Partial<OrderActivities> = {}, { claim
   const base: OrderActivities = {
     claimOrder: async () => claimable,
     recordOrder: noop,
-    reserveInventory: async (_ref, claimFor) => (claimFor !== undefined && !claimable ? 'NOT_CLAIMED' : 'RESERVED'),
+    reserveInventory: noop,
+    // As in production: the claim, then the reserve step (an override of reserveInventory applies).
+    claimAndReserve: async (ref) => {
+      if (!claimable) return 'NOT_CLAIMED';
+      await impl.reserveInventory(ref);
+      return 'RESERVED';
+    },
     releaseInventory: noop,
     chargePayment: noop,
     refundPayment: noop,

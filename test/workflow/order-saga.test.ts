@@ -113,7 +113,7 @@ describe('order saga (time-skipping)', () => {
     const fake = fakeActivities();
     const result = await runSaga(fake.activities);
     expect(result).toMatchObject({ status: 'COMPLETED', failureReason: null });
-    expect(fake.names()).toEqual(['reserveInventory', 'chargePayment', 'completeOrder', 'sendNotification']);
+    expect(fake.names()).toEqual(['claimAndReserve', 'chargePayment', 'completeOrder', 'sendNotification']);
     // The reserve step claims the order for this run (its first run id).
     expect(fake.calls[0]?.args[1]).toEqual(expect.any(String));
     expect(fake.calls.at(-1)?.args[1]).toBe('order_confirmed');
@@ -124,7 +124,7 @@ describe('order saga (time-skipping)', () => {
     const result = await runSaga(fake.activities);
     expect(result).toMatchObject({ status: 'FAILED', failureReason: 'OUT_OF_STOCK' });
     // The reserve step failed, so its claim is confirmed before anything is undone.
-    expect(fake.names()).toEqual(['reserveInventory', 'claimOrder', 'markCompensating', 'releaseInventory', 'finishOrder']);
+    expect(fake.names()).toEqual(['claimAndReserve', 'claimOrder', 'markCompensating', 'releaseInventory', 'finishOrder']);
     expect(fake.calls.at(-1)?.args.slice(1)).toEqual(['FAILED', 'OUT_OF_STOCK']);
   });
 
@@ -210,14 +210,14 @@ describe('order saga (time-skipping)', () => {
       },
     });
     expect(result).toMatchObject({ status: 'CANCELLED', failureReason: 'CANCELLED_BY_CUSTOMER' });
-    expect(fake.names()).toEqual(['reserveInventory', 'claimOrder', 'markCompensating', 'releaseInventory', 'finishOrder']);
+    expect(fake.names()).toEqual(['claimAndReserve', 'claimOrder', 'markCompensating', 'releaseInventory', 'finishOrder']);
     expect(fake.calls.at(-1)?.args.slice(1)).toEqual(['CANCELLED', 'CANCELLED_BY_CUSTOMER']);
   });
 
   it('an operator cancel before the reserve step claimed a withdrawn order: the run touches nothing', async () => {
     const started = deferred();
     // Cancelled before its claim (still queued, say); the API then withdrew the order.
-    const fake = fakeActivities({ reserveInventory: blockUntilCancelled(started.resolve) }, { claimable: false });
+    const fake = fakeActivities({ claimAndReserve: blockUntilCancelled(started.resolve) }, { claimable: false });
     const result = await runSaga(fake.activities, {
       during: async (handle) => {
         await started.promise;
@@ -225,7 +225,7 @@ describe('order saga (time-skipping)', () => {
       },
     });
     expect(result).toMatchObject({ status: 'PENDING', abandoned: true });
-    expect(fake.names()).toEqual(['reserveInventory', 'claimOrder']);
+    expect(fake.names()).toEqual(['claimAndReserve', 'claimOrder']);
   });
 
   it('cancel during the inventory step interrupts it and releases', async () => {
@@ -238,7 +238,7 @@ describe('order saga (time-skipping)', () => {
       },
     });
     expect(result).toMatchObject({ status: 'CANCELLED', failureReason: 'CANCELLED_BY_CUSTOMER' });
-    expect(fake.names()).toEqual(['reserveInventory', 'claimOrder', 'markCompensating', 'releaseInventory', 'finishOrder']);
+    expect(fake.names()).toEqual(['claimAndReserve', 'claimOrder', 'markCompensating', 'releaseInventory', 'finishOrder']);
   });
 
   it('cancel during the payment step refunds, then releases', async () => {
@@ -345,11 +345,102 @@ describe('order saga (time-skipping)', () => {
     if (status === 'COMPLETED') expect(fake.names().at(-1)).toBe('sendNotification');
   });
 
+  it('a cancel handled again after an earlier try of its task cancelled the order is answered as done, not refused', async () => {
+    const started = deferred();
+    const fake = fakeActivities({
+      chargePayment: blockUntilCancelled(started.resolve),
+      // The earlier try's local activities had already written CANCELLED.
+      markCompensating: async () => ({ status: 'CANCELLED', failureReason: 'CANCELLED_BY_CUSTOMER' }),
+    });
+    const result = await runSaga(fake.activities, {
+      during: async (handle) => {
+        await started.promise;
+        await handle.executeUpdate(cancelOrderUpdate);
+      },
+    });
+    expect(result).toMatchObject({ status: 'CANCELLED', failureReason: 'CANCELLED_BY_CUSTOMER' });
+    for (const undo of ['refundPayment', 'releaseInventory', 'finishOrder'] as const) expect(fake.names()).not.toContain(undo);
+  });
+
+  it('a cancel accepted while the saga confirms its claim after a failed reserve still wins', async () => {
+    const claiming = deferred();
+    const accepted = deferred();
+    const fake = fakeActivities({
+      reserveInventory: failing(ErrorType.OutOfStock, false),
+      claimOrder: async () => {
+        claiming.resolve();
+        await accepted.promise;
+        return true;
+      },
+    });
+    // On the real server: the claim outlasts a workflow task, whose heartbeat delivers the cancel.
+    const result = await runSaga(fake.activities, {
+      on: devEnv,
+      during: async (handle) => {
+        await claiming.promise;
+        const update = await handle.startUpdate(cancelOrderUpdate, { waitForStage: WorkflowUpdateStage.ACCEPTED });
+        accepted.resolve();
+        await update.result();
+      },
+    });
+    expect(result).toMatchObject({ status: 'CANCELLED', failureReason: 'CANCELLED_BY_CUSTOMER' });
+    expect(fake.names().slice(-3)).toEqual(['markCompensating', 'releaseInventory', 'finishOrder']);
+  });
+
+  it('an operator cancel that reaches a charge too short to heartbeat is undone, not ignored', async () => {
+    const charging = deferred();
+    const cancelled = deferred();
+    const fake = fakeActivities({
+      // Completes without a heartbeat, as a 300 ms charge does, after the cancel was requested.
+      chargePayment: async () => {
+        charging.resolve();
+        await cancelled.promise;
+      },
+    });
+    const result = await runSaga(fake.activities, {
+      on: devEnv,
+      during: async (handle) => {
+        await charging.promise;
+        await handle.cancel();
+        await new Promise((r) => setTimeout(r, 300));
+        cancelled.resolve();
+      },
+    });
+    expect(result).toMatchObject({ status: 'CANCELLED', failureReason: 'CANCELLED_BY_CUSTOMER' });
+    expect(fake.names().slice(-4)).toEqual(['markCompensating', 'refundPayment', 'releaseInventory', 'finishOrder']);
+    expect(fake.names()).not.toContain('completeOrder');
+  });
+
+  it('an operator cancel of a completed order does not stop its confirmation', async () => {
+    const confirming = deferred();
+    let tries = 0;
+    const fake = fakeActivities({
+      sendNotification: async () => {
+        if (++tries > 1) return;
+        // The first (local) try outlasts a workflow task, so the cancel reaches the
+        // saga while it runs; then it fails and the activity sends the confirmation.
+        confirming.resolve();
+        await new Promise((r) => setTimeout(r, 9_000));
+        throw ApplicationFailure.retryable('smtp down', ErrorType.ProviderUnavailable);
+      },
+    });
+    const result = await runSaga(fake.activities, {
+      on: devEnv,
+      during: async (handle) => {
+        await confirming.promise;
+        await handle.cancel();
+      },
+    });
+    expect(result.status).toBe('COMPLETED');
+    expect(fake.count('sendNotification')).toBe(2);
+    expect(fake.names()).not.toContain('refundPayment');
+  });
+
   it('a run whose order was withdrawn by the API does nothing', async () => {
     const fake = fakeActivities({}, { claimable: false });
     const result = await runSaga(fake.activities);
     expect(result).toMatchObject({ status: 'PENDING', abandoned: true });
-    expect(fake.names()).toEqual(['reserveInventory']);
+    expect(fake.names()).toEqual(['claimAndReserve']);
   });
 
   it('an unknown failure compensates, then waits for a fix: the workflow task fails, the workflow stays open', async () => {
@@ -374,7 +465,7 @@ describe('order saga (time-skipping)', () => {
       expect((await handle.describe()).status.name).toBe('RUNNING');
       await handle.terminate('test over');
     });
-    expect(fake.names()).toEqual(['reserveInventory', 'claimOrder', 'markCompensating', 'releaseInventory']);
+    expect(fake.names()).toEqual(['claimAndReserve', 'claimOrder', 'markCompensating', 'releaseInventory']);
   });
 
   it('a database outage in the payment step does not spend the payment budget', async () => {
