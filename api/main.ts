@@ -1,9 +1,14 @@
+// First: tracing must be running before express, http and pg are loaded.
+import './tracing';
 import { Client, Connection } from '@temporalio/client';
 import { createServer } from 'node:http';
 import { ConfigError, loadConfig, requireDatabaseUrl } from '../lib/config';
 import { DatabaseUnreachableError, createDatabaseIfMissing, migrate } from '../lib/db/migrate';
 import { createPool } from '../lib/db/pool';
 import { createLogger } from '../lib/logger';
+import { orderDataConverter } from '../lib/temporal/data-converter';
+import { tracingClientInterceptors } from '../lib/telemetry/temporal';
+import { activeTracing } from '../lib/telemetry/tracing';
 import { createApp } from './app';
 import { scheduleStartRedrive } from './orders/start-redrive';
 import { temporalOrderWorkflows } from './orders/workflow-gateway';
@@ -22,7 +27,13 @@ async function main(): Promise<void> {
   await migrate(databaseUrl);
   const pool = createPool(databaseUrl, config.PG_POOL_SIZE);
   const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS });
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const client = new Client({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    // Tracing and payload encryption; both undefined (SDK defaults) unless configured.
+    interceptors: tracingClientInterceptors(activeTracing()),
+    dataConverter: orderDataConverter(config.PAYLOAD_ENCRYPTION_KEYS),
+  });
 
   const workflows = temporalOrderWorkflows(client, config.TEMPORAL_TASK_QUEUE);
   const app = createApp({
@@ -56,6 +67,7 @@ async function main(): Promise<void> {
     server.close(async () => {
       await pool.end();
       await connection.close();
+      await activeTracing()?.shutdown();
       process.exit(0);
     });
     server.closeIdleConnections();
