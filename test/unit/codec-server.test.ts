@@ -3,6 +3,7 @@ import { DefaultPayloadConverter, type Payload } from '@temporalio/common';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../lib/logger';
+import { devServerArgs } from '../../lib/temporal/dev-server';
 import { createCodecServer, type CodecServerOptions } from '../../lib/temporal/codec-server';
 import { parseKeyRing } from '../../lib/temporal/key-ring';
 import { EncryptionCodec } from '../../lib/temporal/payload-codec';
@@ -82,5 +83,14 @@ describe('codec server', () => {
     expect(unknownKey.body.error).toMatchObject({ code: 'DECODE_FAILED', message: expect.stringMatching(/key id gone/) });
     const otherNamespace = await request(app).post('/codec/decode').set(auth).set('X-Namespace', 'payments').send({ payloads: [] });
     expect(otherNamespace.status).toBe(403);
+  });
+});
+
+describe('npm start with payload encryption', () => {
+  it('points the dev server UI at the codec server, and a headless server at nothing', () => {
+    const args = devServerArgs({ cli: 'temporal', port: 7233, uiPort: 8233, uiCodecEndpoint: 'http://127.0.0.1:8888/codec' });
+    expect(args.join(' ')).toContain('--ui-codec-endpoint http://127.0.0.1:8888/codec');
+    expect(devServerArgs({ cli: 'temporal', port: 7233, uiPort: 8233 })).not.toContain('--ui-codec-endpoint');
+    expect(devServerArgs({ cli: 'temporal', port: 7233, uiPort: null, uiCodecEndpoint: 'http://x/codec' })).not.toContain('--ui-codec-endpoint');
   });
 });
