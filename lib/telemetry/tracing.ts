@@ -42,7 +42,7 @@ export function activeTracing(): Tracing | undefined {
 
 /**
  * Starts tracing into `spanProcessor`. Must run before `pg` and the HTTP server
- * are loaded (the entry points import ./register first) so their modules are
+ * are loaded (api/tracing.ts and worker/tracing.ts, imported first) so their modules are
  * patched; tests pass an in-memory exporter's processor.
  */
 export function startTracing(serviceName: string, spanProcessor: SpanProcessor): Tracing {
