@@ -1,3 +1,5 @@
+// First: tracing must be running before express, http and pg are loaded.
+import './tracing';
 import { Client, Connection } from '@temporalio/client';
 import { createServer } from 'node:http';
 import { parseApiKeys, type ApiKeyEntry } from '../lib/api-keys';
@@ -5,6 +7,9 @@ import { ConfigError, apiExposure, loadConfig, requireDatabaseUrl } from '../lib
 import { DatabaseUnreachableError, createDatabaseIfMissing, migrate } from '../lib/db/migrate';
 import { createPool } from '../lib/db/pool';
 import { createLogger, type Logger } from '../lib/logger';
+import { orderDataConverter } from '../lib/temporal/data-converter';
+import { tracingClientInterceptors } from '../lib/telemetry/temporal';
+import { activeTracing } from '../lib/telemetry/tracing';
 import { createApp } from './app';
 import { scheduleStartRedrive } from './orders/start-redrive';
 import { temporalOrderWorkflows } from './orders/workflow-gateway';
@@ -28,7 +33,13 @@ async function main(): Promise<void> {
   await migrate(databaseUrl);
   const pool = createPool(databaseUrl, config.PG_POOL_SIZE);
   const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS });
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const client = new Client({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    // Tracing and payload encryption; both undefined (SDK defaults) unless configured.
+    interceptors: tracingClientInterceptors(activeTracing()),
+    dataConverter: orderDataConverter(config.PAYLOAD_ENCRYPTION_KEYS),
+  });
 
   const workflows = temporalOrderWorkflows(client, config.TEMPORAL_TASK_QUEUE);
   const app = createApp({
@@ -65,6 +76,7 @@ async function main(): Promise<void> {
     server.close(async () => {
       await pool.end();
       await connection.close();
+      await activeTracing()?.shutdown();
       process.exit(0);
     });
     server.closeIdleConnections();

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { ApiKeysError, parseApiKeys } from './api-keys';
+import { KeyRingError, parseKeyRing } from './temporal/key-ring';
 
 /**
  * Every environment variable the service reads, validated once at start-up.
@@ -10,6 +11,17 @@ import { ApiKeysError, parseApiKeys } from './api-keys';
 const rate = z.coerce.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1');
 const millis = z.coerce.number().int('must be a whole number of milliseconds').min(0);
 const slots = z.coerce.number().int().min(1).max(10_000);
+
+/** A comma-separated list; unset or blank entries make an empty list. */
+const commaList = z
+  .string()
+  .optional()
+  .transform((v) => (v ?? '').split(',').map((k) => k.trim()).filter((k) => k.length > 0));
+/** Browser origins, compared against an Origin header: scheme://host[:port], no path. */
+const originList = (example: string) =>
+  commaList
+    .pipe(z.array(z.url({ protocol: /^https?$/, message: `must be comma-separated origins such as ${example}` })))
+    .transform((origins) => origins.map((o) => new URL(o).origin));
 
 const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -84,13 +96,31 @@ const schema = z.object({
   // 0 turns the limit off (a gateway in front may already do it).
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(600),
   // Origins a browser may call the API from; unset: none, so no Access-Control-* header is ever sent.
-  CORS_ORIGINS: z
+  CORS_ORIGINS: originList('https://shop.example'),
+  // Payload encryption (lib/temporal/payload-codec.ts): `id:base64key` entries, the first
+  // encrypts, all decrypt. Unset: payloads are stored as plain JSON, as before.
+  PAYLOAD_ENCRYPTION_KEYS: z
     .string()
     .optional()
-    .transform((v) => (v ?? '').split(',').map((o) => o.trim()).filter((o) => o.length > 0))
-    .pipe(z.array(z.url({ protocol: /^https?$/, message: 'must be comma-separated origins such as https://shop.example' })))
-    // A browser's Origin header is scheme://host[:port], no path: compare against that form.
-    .transform((origins) => origins.map((o) => new URL(o).origin)),
+    .transform((spec, ctx) => {
+      if (spec === undefined) return undefined;
+      try {
+        return parseKeyRing(spec);
+      } catch (err) {
+        if (!(err instanceof KeyRingError)) throw err;
+        ctx.addIssue({ code: 'custom', message: err.message });
+        return z.NEVER;
+      }
+    }),
+  // The codec server (codec-server/main.ts) that decrypts payloads for the Web UI and CLI.
+  CODEC_SERVER_PORT: z.coerce.number().int().min(0).max(65535).default(8888),
+  // Bearer tokens the codec server accepts; unset: no token asked, and it listens on 127.0.0.1 only.
+  CODEC_AUTH_TOKENS: commaList,
+  // Browser origins allowed to call the codec server; unset: the origin of TEMPORAL_UI_URL.
+  CODEC_CORS_ORIGINS: originList('http://127.0.0.1:8233'),
+  // Read by the OpenTelemetry exporter itself (lib/telemetry/tracing.ts); checked here so a typo
+  // stops the process instead of losing every span.
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL such as http://127.0.0.1:4318' }).optional(),
   // Worker tuning; unset means the SDK's default. docs/benchmarks.md measures them.
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: slots.optional(),
   WORKER_MAX_CONCURRENT_ACTIVITIES: slots.optional(),

@@ -94,6 +94,8 @@ async function main(): Promise<void> {
 
   let temporalAddress = config.TEMPORAL_ADDRESS;
   let uiUrl = config.TEMPORAL_UI_URL;
+  // With payload encryption on, the Web UI decodes through our codec server (started below).
+  const codecEndpoint = config.PAYLOAD_ENCRYPTION_KEYS ? `http://127.0.0.1:${config.CODEC_SERVER_PORT}/codec` : undefined;
   if (process.env.TEMPORAL_ADDRESS) {
     step(`Using the Temporal server at ${temporalAddress} (TEMPORAL_ADDRESS is set)`);
     await waitForTemporal(temporalAddress, 10_000);
@@ -106,6 +108,7 @@ async function main(): Promise<void> {
       cli,
       port: 7233,
       uiPort: 8233,
+      uiCodecEndpoint: codecEndpoint,
       dbFile: path.join(DATA_DIR, 'temporal.db'),
       logFile,
     });
@@ -136,6 +139,10 @@ async function main(): Promise<void> {
   group.spawn('worker', process.execPath, [...tsx, path.join(PROJECT_ROOT, 'worker', 'main.ts')], env);
   step('Starting the API');
   group.spawn('api', process.execPath, [...tsx, path.join(PROJECT_ROOT, 'api', 'main.ts')], env);
+  if (codecEndpoint) {
+    step(`Starting the codec server for the Web UI (${codecEndpoint}; PAYLOAD_ENCRYPTION_KEYS is set)`);
+    group.spawn('codec', process.execPath, [...tsx, path.join(PROJECT_ROOT, 'scripts', 'codec-server.ts')], env);
+  }
   const readyUrl = `http://127.0.0.1:${config.PORT}/readyz`;
   if (!(await waitForHttp(readyUrl, 60_000))) {
     throw new Error(`${readyUrl} did not become ready within 60 s; see the [api] lines above.`);

@@ -1,8 +1,11 @@
+// First: tracing must be running before pg is loaded.
+import './tracing';
 import { NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
 import { ConfigError, loadConfig, requireDatabaseUrl } from '../lib/config';
 import { DatabaseUnreachableError, createDatabaseIfMissing, migrate } from '../lib/db/migrate';
 import { createPool } from '../lib/db/pool';
 import { createLogger } from '../lib/logger';
+import { activeTracing } from '../lib/telemetry/tracing';
 import { TemporalUnreachableError, connectClient, ensureSearchAttributes } from '../lib/temporal/connection';
 import { orderWorkerOptions } from './options';
 
@@ -46,6 +49,7 @@ async function main(): Promise<void> {
   await worker.run();
   await pool.end();
   await connection.close();
+  await activeTracing()?.shutdown();
   logger.info('worker stopped');
 }
 

@@ -5,6 +5,9 @@ import { createActivities } from '../activities';
 import type { Config } from '../lib/config';
 import type { Pool } from '../lib/db/pool';
 import { PROJECT_ROOT } from '../lib/paths';
+import { orderDataConverter } from '../lib/temporal/data-converter';
+import { WORKFLOW_INTERCEPTOR_MODULES, tracingWorkerOptions } from '../lib/telemetry/temporal';
+import { activeTracing } from '../lib/telemetry/tracing';
 
 /** Written by `npm run build` (scripts/bundle-workflows.ts); production workers load it. */
 export const WORKFLOW_BUNDLE_PATH = path.join(PROJECT_ROOT, 'dist', 'workflow-bundle.js');
@@ -31,13 +34,32 @@ export function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workfl
  * benchmark's combined API+worker process.
  */
 export function orderWorkerOptions(config: Config, pool: Pool): Omit<WorkerOptions, 'connection'> {
+  const source = workflowSource();
   return {
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
-    ...workflowSource(),
+    ...source,
     activities: createActivities(pool, simulatedServices(config)),
     shutdownGraceTime: '10 seconds',
     ...tuningOptions(config),
+    ...telemetryAndEncryptionOptions(config, 'workflowsPath' in source),
+  };
+}
+
+/**
+ * Tracing (lib/telemetry/) and payload encryption (lib/temporal/payload-codec.ts):
+ * both absent from the worker's path unless configured. A pre-built bundle already
+ * holds the workflow interceptor module; bundling from source must be told of it.
+ */
+export function telemetryAndEncryptionOptions(config: Config, bundlesFromSource: boolean): Partial<WorkerOptions> {
+  const tracing = tracingWorkerOptions(activeTracing());
+  return {
+    interceptors: {
+      activity: tracing.activityInterceptors,
+      workflowModules: bundlesFromSource ? WORKFLOW_INTERCEPTOR_MODULES : undefined,
+    },
+    sinks: tracing.sinks,
+    dataConverter: orderDataConverter(config.PAYLOAD_ENCRYPTION_KEYS),
   };
 }
 

@@ -17,6 +17,8 @@ export interface DevServerOptions {
   sqlitePragmas?: readonly string[];
   namespace?: string;
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
+  /** The codec server the Web UI asks to decode encrypted payloads (docs/payload-encryption.md). */
+  uiCodecEndpoint?: string;
   /** Where the server's own output goes; inherited by default. */
   stdio?: 'inherit' | 'ignore' | 'pipe';
   /** Append the server's output to this file instead (overrides `stdio`). */
@@ -63,6 +65,7 @@ export function devServerArgs(opts: DevServerOptions): string[] {
   args.push('--namespace', opts.namespace ?? 'default', '--log-level', opts.logLevel ?? 'warn');
   if (opts.uiPort === null) args.push('--headless');
   else args.push('--ui-port', String(opts.uiPort));
+  if (opts.uiCodecEndpoint && opts.uiPort !== null) args.push('--ui-codec-endpoint', opts.uiCodecEndpoint);
   if (opts.dbFile) {
     args.push('--db-filename', opts.dbFile);
     for (const pragma of opts.sqlitePragmas ?? WAL_PRAGMAS) args.push('--sqlite-pragma', pragma);

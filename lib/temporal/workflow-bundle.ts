@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { WORKFLOWS_PATH } from '../../worker/options';
+import { WORKFLOW_INTERCEPTOR_MODULES } from '../telemetry/temporal';
 
 /**
  * Webpack's own report (a dozen lines per build) is noise to someone starting
@@ -22,7 +23,12 @@ const quietLogger = {
  * the tests and the benchmark. Returns the bundle's size in bytes.
  */
 export async function writeWorkflowBundle(outPath: string): Promise<number> {
-  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    // Tracing's workflow side; a no-op for workflows started without a trace context.
+    workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
+    logger: quietLogger,
+  });
   mkdirSync(path.dirname(outPath), { recursive: true });
   writeFileSync(outPath, code);
   return code.length;
