@@ -4,6 +4,7 @@ import { ConfigError, loadConfig, requireDatabaseUrl } from '../lib/config';
 import { DatabaseUnreachableError, createDatabaseIfMissing, migrate } from '../lib/db/migrate';
 import { createPool } from '../lib/db/pool';
 import { createLogger } from '../lib/logger';
+import { connectionOptions } from '../lib/temporal/connection';
 import { createApp } from './app';
 import { scheduleStartRedrive } from './orders/start-redrive';
 import { temporalOrderWorkflows } from './orders/workflow-gateway';
@@ -21,7 +22,7 @@ async function main(): Promise<void> {
   await createDatabaseIfMissing(databaseUrl);
   await migrate(databaseUrl);
   const pool = createPool(databaseUrl, config.PG_POOL_SIZE);
-  const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS });
+  const connection = Connection.lazy(connectionOptions(config.temporal));
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
 
   const workflows = temporalOrderWorkflows(client, config.TEMPORAL_TASK_QUEUE);

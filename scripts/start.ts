@@ -6,7 +6,7 @@ import { DatabaseUnreachableError, createDatabaseIfMissing, migrate } from '../l
 import { createPool } from '../lib/db/pool';
 import { PROJECT_ROOT } from '../lib/paths';
 import { TEMPORAL_CLI, ensureTool } from '../lib/temporal/cli';
-import { TemporalUnreachableError, waitForTemporal } from '../lib/temporal/connection';
+import { TemporalUnreachableError, connectionOptions, waitForTemporal } from '../lib/temporal/connection';
 import { startDevServer } from '../lib/temporal/dev-server';
 import { writeWorkflowBundle } from '../lib/temporal/workflow-bundle';
 import { waitForHttp } from '../lib/wait-for-http';
@@ -92,9 +92,9 @@ async function main(): Promise<void> {
 
   let temporalAddress = config.TEMPORAL_ADDRESS;
   let uiUrl = config.TEMPORAL_UI_URL;
-  if (process.env.TEMPORAL_ADDRESS) {
-    step(`Using the Temporal server at ${temporalAddress} (TEMPORAL_ADDRESS is set)`);
-    await waitForTemporal(temporalAddress, 10_000);
+  if (config.temporal.addressConfigured) {
+    step(`Using the Temporal server at ${temporalAddress}, namespace ${config.TEMPORAL_NAMESPACE} (TEMPORAL_ADDRESS or a temporal.toml profile)`);
+    await waitForTemporal(connectionOptions(config.temporal), 10_000);
   } else {
     step('Locating the Temporal CLI');
     const cli = ensureTool(TEMPORAL_CLI, (line) => step(line));

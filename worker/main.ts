@@ -3,7 +3,7 @@ import { ConfigError, loadConfig, requireDatabaseUrl } from '../lib/config';
 import { DatabaseUnreachableError, createDatabaseIfMissing, migrate } from '../lib/db/migrate';
 import { createPool } from '../lib/db/pool';
 import { createLogger } from '../lib/logger';
-import { TemporalUnreachableError, connectClient, ensureSearchAttributes } from '../lib/temporal/connection';
+import { TemporalUnreachableError, connectClient, connectionOptions, ensureSearchAttributes } from '../lib/temporal/connection';
 import { orderWorkerOptions } from './options';
 
 /**
@@ -32,13 +32,12 @@ async function main(): Promise<void> {
   await migrate(databaseUrl);
   const pool = createPool(databaseUrl, config.PG_POOL_SIZE);
 
-  const target = { address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE };
-  const client = await connectClient(target);
+  const client = await connectClient(config.temporal);
   const added = await ensureSearchAttributes(client, config.TEMPORAL_NAMESPACE);
   if (added.length) logger.info({ added }, 'registered search attributes');
   await client.connection.close();
 
-  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const connection = await NativeConnection.connect(connectionOptions(config.temporal));
   const worker = await Worker.create({ connection, ...orderWorkerOptions(config, pool) });
   logger.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, address: config.TEMPORAL_ADDRESS }, 'worker started');
 
