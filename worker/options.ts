@@ -10,19 +10,25 @@ import { PROJECT_ROOT } from '../lib/paths';
 export const WORKFLOW_BUNDLE_PATH = path.join(PROJECT_ROOT, 'dist', 'workflow-bundle.js');
 // A directory: webpack resolves its index.ts from source, or index.js in dist/.
 export const WORKFLOWS_PATH = path.resolve(__dirname, '..', 'workflows');
+/**
+ * Workflow interceptors, bundled with the workflow code (they run in its sandbox):
+ * the saga's business metrics (worker/workflow-metrics.ts).
+ */
+export const WORKFLOW_INTERCEPTOR_MODULES = [path.resolve(__dirname, 'workflow-metrics')];
 
 /**
  * Where the worker gets its workflow code. A pre-built bundle starts in well
  * under a second and is exactly what was tested; bundling from source at start
  * (the development default) takes several seconds of webpack per process.
  */
-export function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+export function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath' | 'interceptors'> {
   const bundle = process.env.WORKFLOW_BUNDLE_PATH ?? WORKFLOW_BUNDLE_PATH;
   if (process.env.NODE_ENV === 'production' || process.env.WORKFLOW_BUNDLE_PATH) {
     if (!existsSync(bundle)) throw new Error(`Workflow bundle ${bundle} is missing: run \`npm run build\` first.`);
     return { workflowBundle: { codePath: bundle } };
   }
-  return { workflowsPath: WORKFLOWS_PATH };
+  // A bundle carries its interceptors already (lib/temporal/workflow-bundle.ts).
+  return { workflowsPath: WORKFLOWS_PATH, interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES } };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { WORKFLOWS_PATH } from '../../worker/options';
+import { WORKFLOWS_PATH, WORKFLOW_INTERCEPTOR_MODULES } from '../../worker/options';
 
 /**
  * Webpack's own report (a dozen lines per build) is noise to someone starting
@@ -22,7 +22,11 @@ const quietLogger = {
  * the tests and the benchmark. Returns the bundle's size in bytes.
  */
 export async function writeWorkflowBundle(outPath: string): Promise<number> {
-  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
+    logger: quietLogger,
+  });
   mkdirSync(path.dirname(outPath), { recursive: true });
   writeFileSync(outPath, code);
   return code.length;
