@@ -79,6 +79,9 @@ const schema = z.object({
   WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
 });
 
+/** The variable names loadConfig() reads itself (the Temporal connection ones are lib/temporal/client-config.ts's). */
+export const CONFIG_VARIABLES = Object.keys(schema.shape);
+
 export type Config = z.infer<typeof schema> & {
   /** Address, namespace, API key, TLS: TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE above are its address and namespace. */
   temporal: TemporalConnectionSettings;
