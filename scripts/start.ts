@@ -145,7 +145,8 @@ async function main(): Promise<void> {
       'Order service is up:',
       `  API          http://127.0.0.1:${config.PORT}/api/products   (orders: POST /api/orders)`,
       `  Temporal UI  ${uiUrl}`,
-      `  Metrics      http://127.0.0.1:${config.PORT}/metrics`,
+      `  Metrics      http://127.0.0.1:${config.PORT}/metrics (API)` +
+        (config.WORKER_METRICS_PORT ? `, http://127.0.0.1:${config.WORKER_METRICS_PORT}/metrics (worker)` : ''),
       unfinished
         ? `Found ${unfinished} unfinished order${unfinished === 1 ? '' : 's'} from an earlier run; ${unfinished === 1 ? 'it is' : 'they are'} resuming now.`
         : 'No unfinished orders from earlier runs.',
