@@ -22,5 +22,5 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist dist
 USER node
-EXPOSE 3000
+EXPOSE 3000 9464
 CMD ["node", "dist/api/main.js"]

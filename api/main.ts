@@ -7,6 +7,7 @@ import { ConfigError, apiExposure, loadConfig, requireDatabaseUrl } from '../lib
 import { DatabaseUnreachableError, createDatabaseIfMissing, migrate } from '../lib/db/migrate';
 import { createPool } from '../lib/db/pool';
 import { createLogger, type Logger } from '../lib/logger';
+import { connectionOptions } from '../lib/temporal/connection';
 import { orderDataConverter } from '../lib/temporal/data-converter';
 import { tracingClientInterceptors } from '../lib/telemetry/temporal';
 import { activeTracing } from '../lib/telemetry/tracing';
@@ -32,7 +33,7 @@ async function main(): Promise<void> {
   await createDatabaseIfMissing(databaseUrl);
   await migrate(databaseUrl);
   const pool = createPool(databaseUrl, config.PG_POOL_SIZE);
-  const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS });
+  const connection = Connection.lazy(connectionOptions(config.temporal));
   const client = new Client({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,

@@ -2,6 +2,13 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { ApiKeysError, parseApiKeys } from './api-keys';
 import { KeyRingError, parseKeyRing } from './temporal/key-ring';
+import {
+  DEFAULT_TEMPORAL_ADDRESS,
+  DEFAULT_TEMPORAL_NAMESPACE,
+  TemporalConfigError,
+  loadTemporalConnection,
+  type TemporalConnectionSettings,
+} from './temporal/client-config';
 
 /**
  * Every environment variable the service reads, validated once at start-up.
@@ -29,8 +36,10 @@ const schema = z.object({
   // embedded PostgreSQL (lib/db/embedded.ts); the single components (worker,
   // api, migrate) need it set, see requireDatabaseUrl().
   DATABASE_URL: z.string().url().optional(),
-  TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
-  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  // The defaults apply only when no temporal.toml profile names them either: loadConfig()
+  // replaces both with what @temporalio/envconfig resolves (lib/temporal/client-config.ts).
+  TEMPORAL_ADDRESS: z.string().min(1).default(DEFAULT_TEMPORAL_ADDRESS),
+  TEMPORAL_NAMESPACE: z.string().min(1).default(DEFAULT_TEMPORAL_NAMESPACE),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('orders'),
   TEMPORAL_UI_URL: z.string().url().default('http://127.0.0.1:8233'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -128,9 +137,18 @@ const schema = z.object({
   WORKER_WORKFLOW_TASK_POLLERS: slots.optional(),
   WORKER_ACTIVITY_TASK_POLLERS: slots.optional(),
   WORKER_MAX_CACHED_WORKFLOWS: slots.optional(),
+  // The worker's Prometheus endpoint (GET /metrics: the SDK's temporal_* series and the saga's own);
+  // 0 turns it off (the tests' workers, which share one machine and would collide on the port).
+  WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
 });
 
-export type Config = z.infer<typeof schema>;
+/** The variable names loadConfig() reads itself (the Temporal connection ones are lib/temporal/client-config.ts's). */
+export const CONFIG_VARIABLES = Object.keys(schema.shape);
+
+export type Config = z.infer<typeof schema> & {
+  /** Address, namespace, API key, TLS: TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE above are its address and namespace. */
+  temporal: TemporalConnectionSettings;
+};
 
 /** express's `trust proxy` value: false (off), a number of hops, or the proxies' addresses. */
 export type TrustProxy = false | number | string[];
@@ -161,7 +179,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
-  return parsed.data;
+  let temporal: TemporalConnectionSettings;
+  try {
+    temporal = loadTemporalConnection(cleaned);
+  } catch (err) {
+    if (err instanceof TemporalConfigError) throw new ConfigError(err.message);
+    throw err;
+  }
+  return { ...parsed.data, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_NAMESPACE: temporal.namespace, temporal };
 }
 
 /**

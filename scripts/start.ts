@@ -6,7 +6,7 @@ import { DatabaseUnreachableError, createDatabaseIfMissing, migrate } from '../l
 import { createPool } from '../lib/db/pool';
 import { PROJECT_ROOT } from '../lib/paths';
 import { TEMPORAL_CLI, ensureTool } from '../lib/temporal/cli';
-import { TemporalUnreachableError, waitForTemporal } from '../lib/temporal/connection';
+import { TemporalUnreachableError, connectionOptions, waitForTemporal } from '../lib/temporal/connection';
 import { startDevServer } from '../lib/temporal/dev-server';
 import { writeWorkflowBundle } from '../lib/temporal/workflow-bundle';
 import { waitForHttp } from '../lib/wait-for-http';
@@ -96,9 +96,9 @@ async function main(): Promise<void> {
   let uiUrl = config.TEMPORAL_UI_URL;
   // With payload encryption on, the Web UI decodes through our codec server (started below).
   const codecEndpoint = config.PAYLOAD_ENCRYPTION_KEYS ? `http://127.0.0.1:${config.CODEC_SERVER_PORT}/codec` : undefined;
-  if (process.env.TEMPORAL_ADDRESS) {
-    step(`Using the Temporal server at ${temporalAddress} (TEMPORAL_ADDRESS is set)`);
-    await waitForTemporal(temporalAddress, 10_000);
+  if (config.temporal.addressConfigured) {
+    step(`Using the Temporal server at ${temporalAddress}, namespace ${config.TEMPORAL_NAMESPACE} (TEMPORAL_ADDRESS or a temporal.toml profile)`);
+    await waitForTemporal(connectionOptions(config.temporal), 10_000);
   } else {
     step('Locating the Temporal CLI');
     const cli = ensureTool(TEMPORAL_CLI, (line) => step(line));
@@ -154,7 +154,8 @@ async function main(): Promise<void> {
       'Order service is up:',
       `  API          http://127.0.0.1:${config.PORT}/api/products   (orders: POST /api/orders)`,
       `  Temporal UI  ${uiUrl}`,
-      `  Metrics      http://127.0.0.1:${config.PORT}/metrics`,
+      `  Metrics      http://127.0.0.1:${config.PORT}/metrics (API)` +
+        (config.WORKER_METRICS_PORT ? `, http://127.0.0.1:${config.WORKER_METRICS_PORT}/metrics (worker)` : ''),
       exposure.open
         ? `  Access       OPEN: no API_KEYS, so no key is asked and every order is visible${exposure.host ? `; listening on ${exposure.host} only` : ''}`
         : '  Access       API keys required (API_KEYS): Authorization: Bearer <key>',

@@ -1,13 +1,14 @@
 // First: tracing must be running before pg is loaded.
 import './tracing';
-import { NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { ConfigError, loadConfig, requireDatabaseUrl } from '../lib/config';
 import { DatabaseUnreachableError, createDatabaseIfMissing, migrate } from '../lib/db/migrate';
 import { createPool } from '../lib/db/pool';
 import { createLogger } from '../lib/logger';
 import { activeTracing } from '../lib/telemetry/tracing';
-import { TemporalUnreachableError, connectClient, ensureSearchAttributes } from '../lib/temporal/connection';
+import { TemporalUnreachableError, connectClient, connectionOptions, ensureSearchAttributes } from '../lib/temporal/connection';
 import { orderWorkerOptions } from './options';
+import { installWorkerRuntime } from './runtime';
 
 /**
  * The worker process: polls TEMPORAL_TASK_QUEUE, runs the order saga and its
@@ -19,31 +20,35 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const databaseUrl = requireDatabaseUrl(config, 'npm run worker');
   const logger = createLogger('worker', config.LOG_LEVEL);
-  Runtime.install({
-    logger: {
-      log: (level, message, meta) => logger[level.toLowerCase() as 'info'](meta ?? {}, message),
-      trace: (message, meta) => logger.trace(meta ?? {}, message),
-      debug: (message, meta) => logger.debug(meta ?? {}, message),
-      info: (message, meta) => logger.info(meta ?? {}, message),
-      warn: (message, meta) => logger.warn(meta ?? {}, message),
-      error: (message, meta) => logger.error(meta ?? {}, message),
-    },
-    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) } },
-  });
+  installWorkerRuntime(config, logger);
 
   await createDatabaseIfMissing(databaseUrl);
   await migrate(databaseUrl);
   const pool = createPool(databaseUrl, config.PG_POOL_SIZE);
 
-  const target = { address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE };
-  const client = await connectClient(target);
-  const added = await ensureSearchAttributes(client, config.TEMPORAL_NAMESPACE);
-  if (added.length) logger.info({ added }, 'registered search attributes');
+  const client = await connectClient(config.temporal);
+  try {
+    const added = await ensureSearchAttributes(client, config.TEMPORAL_NAMESPACE);
+    if (added.length) logger.info({ added }, 'registered search attributes');
+  } catch (err) {
+    // Temporal Cloud and roles without operator rights may not list or add them; the
+    // namespace's owner registers them once (docs/operations.md), and a start that
+    // meets them missing is answered 503 by the API, never half-done.
+    logger.warn({ err: (err as Error).message }, 'could not check or register the search attributes; they must exist on the namespace');
+  }
   await client.connection.close();
 
-  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const connection = await NativeConnection.connect(connectionOptions(config.temporal));
   const worker = await Worker.create({ connection, ...orderWorkerOptions(config, pool) });
-  logger.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, address: config.TEMPORAL_ADDRESS }, 'worker started');
+  logger.info(
+    {
+      taskQueue: config.TEMPORAL_TASK_QUEUE,
+      address: config.TEMPORAL_ADDRESS,
+      namespace: config.TEMPORAL_NAMESPACE,
+      metrics: config.WORKER_METRICS_PORT ? `http://0.0.0.0:${config.WORKER_METRICS_PORT}/metrics` : 'off',
+    },
+    'worker started',
+  );
 
   // Worker.run() installs its own SIGINT/SIGTERM handlers that call shutdown().
   await worker.run();

@@ -6,13 +6,19 @@ import type { Config } from '../lib/config';
 import type { Pool } from '../lib/db/pool';
 import { PROJECT_ROOT } from '../lib/paths';
 import { orderDataConverter } from '../lib/temporal/data-converter';
-import { WORKFLOW_INTERCEPTOR_MODULES, tracingWorkerOptions } from '../lib/telemetry/temporal';
+import { TRACING_WORKFLOW_INTERCEPTOR_MODULES, tracingWorkerOptions } from '../lib/telemetry/temporal';
 import { activeTracing } from '../lib/telemetry/tracing';
 
 /** Written by `npm run build` (scripts/bundle-workflows.ts); production workers load it. */
 export const WORKFLOW_BUNDLE_PATH = path.join(PROJECT_ROOT, 'dist', 'workflow-bundle.js');
 // A directory: webpack resolves its index.ts from source, or index.js in dist/.
 export const WORKFLOWS_PATH = path.resolve(__dirname, '..', 'workflows');
+/**
+ * Workflow interceptors, bundled with the workflow code (they run in its sandbox):
+ * the saga's business metrics (worker/workflow-metrics.ts) and tracing's workflow
+ * side (lib/telemetry/workflow-interceptors.ts).
+ */
+export const WORKFLOW_INTERCEPTOR_MODULES = [path.resolve(__dirname, 'workflow-metrics'), ...TRACING_WORKFLOW_INTERCEPTOR_MODULES];
 
 /**
  * Where the worker gets its workflow code. A pre-built bundle starts in well
@@ -25,6 +31,8 @@ export function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workfl
     if (!existsSync(bundle)) throw new Error(`Workflow bundle ${bundle} is missing: run \`npm run build\` first.`);
     return { workflowBundle: { codePath: bundle } };
   }
+  // A bundle carries its interceptors already (lib/temporal/workflow-bundle.ts);
+  // telemetryAndEncryptionOptions names them for bundling from source.
   return { workflowsPath: WORKFLOWS_PATH };
 }
 

@@ -7,6 +7,7 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { cancelOrderUpdate } from '../../workflows/definitions';
+import { ensureSearchAttributes } from '../../lib/temporal/connection';
 import { CustomerIdKey, OrderAmountCentsKey, OrderStatusKey } from '../../workflows/search-attributes';
 import { ErrorType, workflowIdFor, type CancelResult, type OrderInput } from '../../workflows/types';
 
@@ -70,37 +71,63 @@ export function temporalOrderWorkflows(client: Client, taskQueue: string, option
     }
   };
 
+  const startOnce = async (input: OrderInput): Promise<StartOutcome> => {
+    try {
+      const handle = await withDeadline(() =>
+        client.workflow.start('orderSaga', {
+          workflowId: workflowIdFor(input.orderId),
+          taskQueue,
+          args: [input],
+          // A closed run of this id never blocks a start: the API starts a run
+          // only for a row it has just committed, and a run acts only on the
+          // row it claims (docs/saga.md), so a closed run is an earlier attempt
+          // or a run that found its order withdrawn. An open run makes the start
+          // fail instead (the default conflict policy), and is reported.
+          workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+          requestEagerStart: options.eagerStart,
+          memo: { attempt: input.attempt },
+          // Shown in the Web UI's workflow list and page: what the order is at a glance.
+          staticSummary: orderSummary(input),
+          typedSearchAttributes: [
+            { key: OrderStatusKey, value: 'PENDING' },
+            { key: CustomerIdKey, value: input.customerId },
+            { key: OrderAmountCentsKey, value: input.amountCents },
+          ],
+        }),
+      );
+      return { kind: 'STARTED', runId: handle.firstExecutionRunId };
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) {
+        return { kind: 'RUNNING_ALREADY', runningAttempt: await runningAttempt(input.orderId) };
+      }
+      throw err;
+    }
+  };
+
+  // Registered at most once per process, and only when a start found them missing.
+  let registering: Promise<unknown> | undefined;
+  const registerSearchAttributes = (err: unknown): Promise<unknown> => {
+    registering ??= withDeadline(() => ensureSearchAttributes(client, client.options.namespace)).catch((registerErr: unknown) => {
+      registering = undefined;
+      // Refused (Temporal Cloud, a role without operator rights): nothing was started,
+      // so the order is withdrawn and the client hears 503, not 500.
+      throw new TemporalUnavailableError(
+        `The namespace lacks the order search attributes (${(err as Error).message}) and registering them failed ` +
+          `(${(registerErr as Error).message}); register them (docs/operations.md).`,
+      );
+    });
+    return registering;
+  };
+
   return {
     async start(input) {
       try {
-        const handle = await withDeadline(() =>
-          client.workflow.start('orderSaga', {
-            workflowId: workflowIdFor(input.orderId),
-            taskQueue,
-            args: [input],
-            // A closed run of this id never blocks a start: the API starts a run
-            // only for a row it has just committed, and a run acts only on the
-            // row it claims (docs/saga.md), so a closed run is an earlier attempt
-            // or a run that found its order withdrawn. An open run makes the start
-            // fail instead (the default conflict policy), and is reported.
-            workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-            requestEagerStart: options.eagerStart,
-            memo: { attempt: input.attempt },
-            // Shown in the Web UI's workflow list and page: what the order is at a glance.
-            staticSummary: orderSummary(input),
-            typedSearchAttributes: [
-              { key: OrderStatusKey, value: 'PENDING' },
-              { key: CustomerIdKey, value: input.customerId },
-              { key: OrderAmountCentsKey, value: input.amountCents },
-            ],
-          }),
-        );
-        return { kind: 'STARTED', runId: handle.firstExecutionRunId };
+        return await startOnce(input);
       } catch (err) {
-        if (err instanceof WorkflowExecutionAlreadyStartedError) {
-          return { kind: 'RUNNING_ALREADY', runningAttempt: await runningAttempt(input.orderId) };
-        }
-        throw err;
+        // A namespace the setup step (or a worker) has not prepared yet: register, then start once more.
+        if (!lacksSearchAttributes(err)) throw err;
+        await registerSearchAttributes(err);
+        return startOnce(input);
       }
     },
 
@@ -137,6 +164,14 @@ export function orderSummary(input: OrderInput): string {
   const parts = [`${units} item${units === 1 ? '' : 's'}`, (input.amountCents / 100).toFixed(2), `customer ${input.customerId}`];
   if (input.attempt > 1) parts.push(`attempt ${input.attempt}`);
   return parts.join(' · ');
+}
+
+/** The server refused a start because the namespace has no such search attribute (INVALID_ARGUMENT). */
+function lacksSearchAttributes(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause === e ? undefined : e.cause) {
+    if (isGrpcServiceError(e) && e.code === 3 && /search attribute/i.test(e.message)) return true;
+  }
+  return false;
 }
 
 function isUnavailable(err: unknown): boolean {

@@ -5,6 +5,7 @@ import { temporalOrderWorkflows } from '../../api/orders/workflow-gateway';
 import { loadConfig, requireDatabaseUrl } from '../../lib/config';
 import { createPool } from '../../lib/db/pool';
 import { createLogger } from '../../lib/logger';
+import { connectionOptions } from '../../lib/temporal/connection';
 import { orderWorkerOptions } from '../../worker/options';
 import { runProcess } from './runtime';
 
@@ -17,7 +18,7 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger('bench-temporal-combined', config.LOG_LEVEL);
   const pool = createPool(requireDatabaseUrl(config, 'a benchmark design'), config.PG_POOL_SIZE);
-  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const connection = await NativeConnection.connect(connectionOptions(config.temporal));
   const worker = await Worker.create({ connection, ...orderWorkerOptions(config, pool) });
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
   const app = createApp({

@@ -61,13 +61,22 @@ export async function migrate(url: string): Promise<string[]> {
   const applied: string[] = [];
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_ID]);
-    await client.query(
-      'CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
-    );
-    const done = new Set(
-      (await client.query<{ version: string }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version),
-    );
     const files = (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith('.sql')).sort();
+    // Nothing pending: no DDL at all, so a role with data rights only (docker/postgres-init.sql)
+    // starts fine once the schema owner has migrated.
+    const tracked = await client.query<{ exists: boolean }>("SELECT to_regclass('schema_migrations') IS NOT NULL AS exists");
+    let done = new Set<string>();
+    if (tracked.rows[0]!.exists) done = await appliedVersions(client);
+    if (files.every((f) => done.has(f.replace(/\.sql$/, '')))) return applied;
+    try {
+      await client.query(
+        'CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
+      );
+    } catch (err) {
+      if ((err as { code?: string }).code === '42501') throw pendingWithoutRights(url);
+      throw err;
+    }
+    done = await appliedVersions(client);
     for (const file of files) {
       const version = file.replace(/\.sql$/, '');
       if (done.has(version)) continue;
@@ -79,6 +88,7 @@ export async function migrate(url: string): Promise<string[]> {
         await client.query('COMMIT');
       } catch (err) {
         await client.query('ROLLBACK');
+        if ((err as { code?: string }).code === '42501') throw pendingWithoutRights(url);
         throw new Error(`Migration ${file} failed: ${(err as Error).message}`);
       }
       applied.push(version);
@@ -88,4 +98,17 @@ export async function migrate(url: string): Promise<string[]> {
     await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]).catch(() => undefined);
     await client.end();
   }
+}
+
+async function appliedVersions(client: pg.Client): Promise<Set<string>> {
+  return new Set((await client.query<{ version: string }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
+}
+
+/** A process connected as the application role met a schema that is not up to date. */
+function pendingWithoutRights(url: string): Error {
+  const user = decodeURIComponent(new URL(url).username) || 'this role';
+  return new Error(
+    `Migrations are pending and ${user} may not change the schema. ` +
+      'Run `npm run migrate` (the compose file\'s `migrate` service) with the schema owner\'s DATABASE_URL first.',
+  );
 }

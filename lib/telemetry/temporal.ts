@@ -18,7 +18,7 @@ import type { Tracing } from './tracing';
  */
 
 /** Resolved by webpack, so without extension: .ts from source, .js in dist/. */
-export const WORKFLOW_INTERCEPTOR_MODULES = [path.join(__dirname, 'workflow-interceptors')];
+export const TRACING_WORKFLOW_INTERCEPTOR_MODULES = [path.join(__dirname, 'workflow-interceptors')];
 
 export function tracingClientInterceptors(tracing: Tracing | undefined): ClientInterceptors | undefined {
   return tracing ? { workflow: [new OpenTelemetryWorkflowClientInterceptor()] } : undefined;

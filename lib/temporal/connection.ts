@@ -1,36 +1,37 @@
 import { Client, Connection, isGrpcServiceError } from '@temporalio/client';
-
-const GRPC_UNIMPLEMENTED = 12;
 import { temporal } from '@temporalio/proto';
 import { ORDER_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
+import { connectionOptions, type ConnectionTarget, type TemporalConnectionSettings } from './client-config';
 
-export interface TemporalTarget {
-  address: string;
-  namespace: string;
-}
+const GRPC_UNIMPLEMENTED = 12;
+
+export { connectionOptions };
 
 export class TemporalUnreachableError extends Error {}
 
 /** Connects a client, with a message that says what to do when nothing answers. */
-export async function connectClient(target: TemporalTarget, connectTimeoutMs = 5_000): Promise<Client> {
+export async function connectClient(settings: TemporalConnectionSettings, connectTimeoutMs = 5_000): Promise<Client> {
   try {
-    const connection = await Connection.connect({ address: target.address, connectTimeout: connectTimeoutMs });
-    return new Client({ connection, namespace: target.namespace });
+    const connection = await Connection.connect({ ...connectionOptions(settings), connectTimeout: connectTimeoutMs });
+    return new Client({ connection, namespace: settings.namespace });
   } catch (err) {
     throw new TemporalUnreachableError(
-      `Temporal is not reachable at ${target.address} (${(err as Error).message}).\n` +
-        `Start one with \`npm run temporal:dev\` (or \`npm start\` for the whole stack), or set TEMPORAL_ADDRESS.`,
+      `Temporal is not reachable at ${settings.address} (${(err as Error).message}).\n` +
+        `Start one with \`npm run temporal:dev\` (or \`npm start\` for the whole stack), or set TEMPORAL_ADDRESS ` +
+        `(or a temporal.toml profile; see docs/operations.md).`,
     );
   }
 }
 
-/** Waits until a freshly started server answers, polling its health endpoint. */
-export async function waitForTemporal(address: string, timeoutMs: number): Promise<void> {
+/** Waits until a server answers, polling it; a plain address is a local server without TLS. */
+export async function waitForTemporal(target: string | ConnectionTarget, timeoutMs: number): Promise<void> {
+  const options: ConnectionTarget = typeof target === 'string' ? { address: target } : target;
+  const address = options.address;
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {
     try {
-      const connection = await Connection.connect({ address, connectTimeout: 1_000 });
+      const connection = await Connection.connect({ ...options, connectTimeout: 1_000 });
       try {
         await connection.workflowService.getSystemInfo({});
         return;

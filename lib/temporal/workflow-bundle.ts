@@ -1,8 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { WORKFLOWS_PATH } from '../../worker/options';
-import { WORKFLOW_INTERCEPTOR_MODULES } from '../telemetry/temporal';
+import { WORKFLOWS_PATH, WORKFLOW_INTERCEPTOR_MODULES } from '../../worker/options';
 
 /**
  * Webpack's own report (a dozen lines per build) is noise to someone starting
@@ -25,7 +24,6 @@ const quietLogger = {
 export async function writeWorkflowBundle(outPath: string): Promise<number> {
   const { code } = await bundleWorkflowCode({
     workflowsPath: WORKFLOWS_PATH,
-    // Tracing's workflow side; a no-op for workflows started without a trace context.
     workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
     logger: quietLogger,
   });

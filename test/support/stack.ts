@@ -72,6 +72,9 @@ export async function startStack(
     // The tests poll orders ten times a second from one address; rate limiting has
     // its own tests (test/unit/hardening.test.ts) and would only make these flaky.
     RATE_LIMIT_PER_MINUTE: '0',
+    // Workers of several stacks (and of other suites on the machine) would collide on 9464;
+    // test/e2e/worker-metrics.e2e.test.ts gives its worker a free port.
+    WORKER_METRICS_PORT: '0',
     ...overrides,
   };
   let worker = opts.worker === false ? undefined : launch('worker', env);

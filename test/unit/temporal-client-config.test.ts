@@ -1,0 +1,111 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../lib/config';
+import { connectionOptions, loadTemporalConnection } from '../../lib/temporal/client-config';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'order-saga-envconfig-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const configFile = path.join(dir, 'temporal.toml');
+writeFileSync(
+  configFile,
+  [
+    '[profile.default]',
+    'address = "temporal.internal:7233"',
+    'namespace = "orders-staging"',
+    '',
+    '[profile.cloud]',
+    'address = "orders.a1b2c.tmprl.cloud:7233"',
+    'namespace = "orders.a1b2c"',
+    'api_key = "key-from-file"',
+    '',
+    '[profile.mtls]',
+    'address = "orders.a1b2c.tmprl.cloud:7233"',
+    'namespace = "orders.a1b2c"',
+    '[profile.mtls.tls]',
+    `client_cert_path = "${path.join(dir, 'client.pem')}"`,
+    `client_key_path = "${path.join(dir, 'client.key')}"`,
+    '',
+  ].join('\n'),
+);
+writeFileSync(path.join(dir, 'client.pem'), 'CERT');
+writeFileSync(path.join(dir, 'client.key'), 'KEY');
+
+describe('Temporal connection settings (@temporalio/envconfig)', () => {
+  it('defaults to the local dev server when nothing is configured', () => {
+    const settings = loadTemporalConnection({});
+    expect(settings).toEqual({ address: '127.0.0.1:7233', namespace: 'default', addressConfigured: false });
+    expect(connectionOptions(settings)).toEqual({ address: '127.0.0.1:7233' });
+  });
+
+  it('reads the default profile of TEMPORAL_CONFIG_FILE', () => {
+    const settings = loadTemporalConnection({ TEMPORAL_CONFIG_FILE: configFile });
+    expect(settings).toMatchObject({ address: 'temporal.internal:7233', namespace: 'orders-staging', addressConfigured: true });
+    expect(settings.tls).toBeUndefined();
+  });
+
+  it('finds temporal.toml under $HOME/.config/temporalio like the CLI', () => {
+    const home = path.join(dir, 'home');
+    mkdirSync(path.join(home, '.config', 'temporalio'), { recursive: true });
+    writeFileSync(path.join(home, '.config', 'temporalio', 'temporal.toml'), '[profile.default]\nnamespace = "from-home"\n');
+    const settings = loadTemporalConnection({ HOME: home });
+    expect(settings).toMatchObject({ address: '127.0.0.1:7233', namespace: 'from-home', addressConfigured: false });
+  });
+
+  it('selects TEMPORAL_PROFILE; an API key turns TLS on', () => {
+    const settings = loadTemporalConnection({ TEMPORAL_CONFIG_FILE: configFile, TEMPORAL_PROFILE: 'cloud' });
+    expect(connectionOptions(settings)).toEqual({ address: 'orders.a1b2c.tmprl.cloud:7233', apiKey: 'key-from-file', tls: true });
+    expect(settings.namespace).toBe('orders.a1b2c');
+  });
+
+  it('lets TEMPORAL_* variables override the profile', () => {
+    const settings = loadTemporalConnection({
+      TEMPORAL_CONFIG_FILE: configFile,
+      TEMPORAL_PROFILE: 'cloud',
+      TEMPORAL_ADDRESS: 'eu-west-1.aws.api.temporal.io:7233',
+      TEMPORAL_NAMESPACE: 'orders-prod.a1b2c',
+      TEMPORAL_API_KEY: 'key-from-env',
+      TEMPORAL_GRPC_META_TEMPORAL_NAMESPACE: 'orders-prod.a1b2c',
+    });
+    expect(connectionOptions(settings)).toEqual({
+      address: 'eu-west-1.aws.api.temporal.io:7233',
+      apiKey: 'key-from-env',
+      tls: true,
+      metadata: { 'temporal-namespace': 'orders-prod.a1b2c' },
+    });
+    expect(settings.namespace).toBe('orders-prod.a1b2c');
+  });
+
+  it('TEMPORAL_TLS=false keeps TLS off even with an API key (a TLS-terminating proxy in front)', () => {
+    const settings = loadTemporalConnection({ TEMPORAL_API_KEY: 'k', TEMPORAL_TLS: 'false' });
+    expect(settings.tls).toBe(false);
+  });
+
+  it('loads the mTLS client certificate pair from the profile', () => {
+    const { tls } = loadTemporalConnection({ TEMPORAL_CONFIG_FILE: configFile, TEMPORAL_PROFILE: 'mtls' });
+    const bytes = (text: string) => Uint8Array.from(Buffer.from(text));
+    expect(tls).toMatchObject({ clientCertPair: { crt: bytes('CERT'), key: bytes('KEY') } });
+  });
+
+  it('treats empty variables as unset, as the rest of the configuration does', () => {
+    const settings = loadTemporalConnection({ TEMPORAL_CONFIG_FILE: configFile, TEMPORAL_ADDRESS: '', TEMPORAL_NAMESPACE: '' });
+    expect(settings).toMatchObject({ address: 'temporal.internal:7233', namespace: 'orders-staging' });
+  });
+
+  it('loadConfig exposes the resolved address and namespace under their usual names', () => {
+    const config = loadConfig({ TEMPORAL_CONFIG_FILE: configFile, TEMPORAL_PROFILE: 'cloud' });
+    expect(config.TEMPORAL_ADDRESS).toBe('orders.a1b2c.tmprl.cloud:7233');
+    expect(config.TEMPORAL_NAMESPACE).toBe('orders.a1b2c');
+    expect(config.temporal.apiKey).toBe('key-from-file');
+  });
+
+  it('stops start-up with a readable message for a profile that does not exist or a missing certificate', () => {
+    expect(() => loadConfig({ TEMPORAL_CONFIG_FILE: configFile, TEMPORAL_PROFILE: 'nope' })).toThrow(ConfigError);
+    expect(() => loadConfig({ TEMPORAL_CONFIG_FILE: configFile, TEMPORAL_PROFILE: 'nope' })).toThrow(/Profile 'nope' not found/);
+    expect(() => loadConfig({ TEMPORAL_TLS_CLIENT_CERT_PATH: path.join(dir, 'absent.pem'), TEMPORAL_TLS_CLIENT_KEY_PATH: path.join(dir, 'client.key') })).toThrow(
+      /Temporal client configuration.*absent\.pem/,
+    );
+  });
+});
