@@ -32,8 +32,13 @@ export function orderBody(random: Random): OrderBody {
   return random.chance(MIX.declined) ? { customerId, items, paymentMethod: DECLINED_PAYMENT_METHOD } : { customerId, items };
 }
 
-/** How long the driver keeps repeating a request whose outcome it does not know, like a patient client. */
-const GIVE_UP_AFTER_MS = 120_000;
+/**
+ * How long the driver keeps repeating a request whose outcome it does not know,
+ * like a patient client: long enough for a stack starved of CPU to come back.
+ */
+const GIVE_UP_AFTER_MS = 600_000;
+/** Backoff between those repeats: 1, 2, 4, 8, then 10 s, plus up to half again, so hundreds of waiting clients do not knock in step. */
+const backoffMs = (attempt: number, jitter: number) => Math.min(10_000, 1_000 * 2 ** Math.min(attempt, 4)) * (1 + jitter / 2);
 const reply = (a: Answer): Reply => ({ status: a.status, ...(a.code ? { code: a.code } : {}), ...(a.refused ? { refused: true } : {}) });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -136,7 +141,7 @@ export class Driver {
       const nothingHappened = answer.refused || answer.code === 'OVERLOADED' || answer.status === 429;
       if (!key && !nothingHappened) return;
       if (Date.now() - firstSent > GIVE_UP_AFTER_MS) return;
-      await sleep(answer.retryAfterSec ? answer.retryAfterSec * 1000 : Math.min(5_000, 500 * 2 ** Math.min(attempt, 4)));
+      await sleep(Math.max((answer.retryAfterSec ?? 0) * 1000, backoffMs(attempt, this.jitter.next())));
     }
   }
 
