@@ -21,8 +21,8 @@ export interface Profile {
 }
 
 export const PROFILES: Record<Profile['name'], Profile> = {
-  full: { name: 'full', rate: 6.5, loadSeconds: 180, faultsPerKind: 9, outageMs: [5_000, 12_000], drainSeconds: 240, scarceStock: 60 },
-  quick: { name: 'quick', rate: 6, loadSeconds: 60, faultsPerKind: 3, outageMs: [5_000, 9_000], drainSeconds: 180, scarceStock: 20 },
+  full: { name: 'full', rate: 6.5, loadSeconds: 180, faultsPerKind: 9, outageMs: [5_000, 12_000], drainSeconds: 600, scarceStock: 60 },
+  quick: { name: 'quick', rate: 6, loadSeconds: 60, faultsPerKind: 3, outageMs: [5_000, 9_000], drainSeconds: 300, scarceStock: 20 },
   smoke: { name: 'smoke', rate: 4, loadSeconds: 10, faultsPerKind: 1, outageMs: [4_000, 6_000], drainSeconds: 100, scarceStock: 5 },
 };
 
