@@ -96,7 +96,11 @@ export function checkRun(ledger: Ledger, truth: Truth, initialStock: Record<stri
       if (!p.key) unkeyedAmbiguous++;
     }
   }
-  const unexplained = truth.orders.filter((o) => !accepted.has(o.id) && !explainedByKey.has(o.id) && !(o.idempotencyKey && ledger.placements.some((p) => p.key === o.idempotencyKey && p.outcome === 'unavailable')));
+  // Orders of keys last answered 503 are counted as order_after_503 above, not again here.
+  const unavailableKeys = new Set(ledger.placements.filter((p) => p.key && p.outcome === 'unavailable').map((p) => p.key!));
+  const unexplained = truth.orders.filter(
+    (o) => !accepted.has(o.id) && !explainedByKey.has(o.id) && !(o.idempotencyKey && unavailableKeys.has(o.idempotencyKey)),
+  );
   // An unanswered request without a key may have created an order we cannot name: those are allowed, up to their number.
   const unkeyedUnexplained = unexplained.filter((o) => !o.idempotencyKey);
   for (const o of unexplained.filter((o) => o.idempotencyKey)) flag('order_without_202', o.id);
