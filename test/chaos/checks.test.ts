@@ -123,6 +123,18 @@ describe('chaos invariant checks', () => {
     expect(checkRun(ledger, truth, initialStock).violations.order_after_503).toBe(1);
   });
 
+  it('find an order that no answer explains, allowing one per unanswered request without a key', () => {
+    const { ledger, truth, initialStock } = consistent();
+    const stray = (id: string, idempotencyKey: string | null) =>
+      ({ id, status: 'FAILED', failureReason: 'OUT_OF_STOCK', attempt: 1, amountCents: 0, idempotencyKey, items: [] });
+    const run = (id: string) => ({ workflowId: `order-${id}`, runId: `r-${id}`, status: 'COMPLETED', startedAtMs: 5, result: { status: 'FAILED', failureReason: 'OUT_OF_STOCK' } });
+    const [x, y, z] = ['00000000-0000-5000-8000-0000000000f1', '00000000-0000-5000-8000-0000000000f2', '00000000-0000-5000-8000-0000000000f3'];
+    truth.orders.push(stray(x, 'k-never-sent'), stray(y, null), stray(z, null));
+    truth.runs.push(run(x), run(y), run(z));
+    ledger.placements.push({ key: null, replies: [{ status: 0 }], outcome: 'ambiguous' });
+    only(checkRun(ledger, truth, initialStock), ['order_without_202', 'order_without_202']);
+  });
+
   it('find a final status that differs from the latest acting run, and a workflow still running', () => {
     const { ledger, truth, initialStock } = consistent();
     truth.runs[3] = { ...truth.runs[3]!, result: { status: 'FAILED', failureReason: 'PAYMENT_DECLINED' } };
