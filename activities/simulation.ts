@@ -18,6 +18,12 @@ export interface ServiceBehaviour {
 export interface PaymentBehaviour extends ServiceBehaviour {
   slowRate?: number;
   slowMs?: number;
+  /**
+   * A test hook (PAYMENT_OUTAGE_FILE): while a file exists at this path, every
+   * call to the provider fails as unavailable. Read on each call, so a test can
+   * take the provider down and bring it back without restarting the worker.
+   */
+  outageFile?: string;
 }
 
 export interface SimulatedServices {

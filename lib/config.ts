@@ -54,6 +54,9 @@ const schema = z.object({
   // the benchmark's failure mix sets it above the payment step's 3 s heartbeat timeout.
   PAYMENT_SLOW_RATE: rate.default(0),
   PAYMENT_SLOW_MS: millis.default(0),
+  // A test hook, unset by default: while a file exists at this path the simulated payment
+  // provider fails every call (npm run chaos takes it down and back with it).
+  PAYMENT_OUTAGE_FILE: z.string().min(1).optional(),
   // Entries as written (lib/api-keys.ts has their grammar); checked here so a bad entry stops the start.
   API_KEYS: z
     .string()

@@ -80,6 +80,7 @@ export function simulatedServices(config: Config) {
       failureRate: config.PAYMENT_FAILURE_RATE,
       slowRate: config.PAYMENT_SLOW_RATE,
       slowMs: config.PAYMENT_SLOW_MS,
+      outageFile: config.PAYMENT_OUTAGE_FILE,
     },
     notify: { latencyMs: config.NOTIFY_LATENCY_MS, failureRate: config.NOTIFY_FAILURE_RATE },
   };

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool } from '../../lib/db/pool';
 import type { PaymentBehaviour } from '../simulation';
@@ -31,6 +32,8 @@ export const PROVIDER_CALL_TIMEOUT_MS = 20_000;
  * - at `failureRate` the provider answers with an error instead, before charging;
  * - at `slowRate`, a payment's charge requests take `slowMs` instead of `latencyMs`
  *   (see isSlowCharge);
+ * - while the `outageFile` exists (a test hook, unset by default), every charge
+ *   fails as at `failureRate` and every refund fails at once: the provider is down;
  * - one charge per idempotency key; a refund of a key not yet charged cancels the
  *   key, and a charge arriving later for it is refused.
  * Nothing of ours joins this schema in a transaction: the saga learns about
@@ -45,7 +48,7 @@ export class SimulatedPaymentProvider implements PaymentProvider {
 
   async charge(request: ChargeRequest, signal: AbortSignal): Promise<ChargeOutcome> {
     const startedAt = Date.now();
-    const fails = this.behaviour.failureRate > 0 && this.random() < this.behaviour.failureRate;
+    const fails = this.inOutage() || (this.behaviour.failureRate > 0 && this.random() < this.behaviour.failureRate);
     // The request is on its way: from here its effect no longer depends on us.
     const { slowRate = 0, slowMs = 0 } = this.behaviour;
     const latencyMs = slowRate > 0 && isSlowCharge(request.idempotencyKey, slowRate) ? slowMs : this.behaviour.latencyMs;
@@ -75,6 +78,7 @@ export class SimulatedPaymentProvider implements PaymentProvider {
   }
 
   async refund(key: string): Promise<ProviderPaymentState> {
+    if (this.inOutage()) throw new ProviderUnavailableError('payment provider unavailable (simulated outage)', 0);
     // One statement: a key not yet charged is cancelled (a later charge is
     // refused); a succeeded charge is refunded in full; anything else stays.
     const res = await this.pool.query<{ amount_cents: number; refunded_cents: number }>(
@@ -88,6 +92,10 @@ export class SimulatedPaymentProvider implements PaymentProvider {
     );
     const row = res.rows[0]!;
     return { chargedCents: row.amount_cents, refundedCents: row.refunded_cents };
+  }
+
+  private inOutage(): boolean {
+    return this.behaviour.outageFile !== undefined && existsSync(this.behaviour.outageFile);
   }
 
   private async applyCharge(request: ChargeRequest): Promise<ChargeOutcome> {

@@ -1,6 +1,7 @@
 import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
   WorkflowUpdateFailedError,
   isGrpcServiceError,
   type Client,
@@ -141,6 +142,9 @@ export function temporalOrderWorkflows(client: Client, taskQueue: string, option
         }
         // Update on a closed (or purged) run: nothing is left to cancel.
         if (err instanceof WorkflowNotFoundError) throw new NotCancellableError('The order has already finished.');
+        // The call was cut off before its answer (the server restarted, the connection
+        // dropped): the Update may or may not have reached the workflow.
+        if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) throw new TemporalUnavailableError(err.message);
         throw err;
       }
     },

@@ -35,6 +35,12 @@ export function createPool(connectionString: string, max = 10): pg.Pool {
 /** Runs `fn` in one transaction; rolls back on any error and rethrows it. */
 export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  // The pool listens for a connection's 'error' only while it is idle in the pool.
+  // Checked out, a connection the server closes between our statements (a
+  // PostgreSQL restart) would emit it unheard and crash the process; the next
+  // statement fails with the error instead, and the pool drops the connection.
+  const ignore = () => undefined;
+  client.on('error', ignore);
   try {
     await client.query('BEGIN');
     const result = await fn(client);
@@ -44,6 +50,7 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   } finally {
+    client.removeListener('error', ignore);
     client.release();
   }
 }

@@ -1,4 +1,4 @@
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowUpdateRPCTimeoutOrCancelledError, type Client } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
 import { TemporalUnavailableError, temporalOrderWorkflows } from '../../api/orders/workflow-gateway';
 import type { OrderInput } from '../../workflows/types';
@@ -79,5 +79,20 @@ describe('workflow gateway: starts', () => {
       });
       await expect(temporalOrderWorkflows(client, 'q').start(input)).rejects.toBeInstanceOf(TemporalUnavailableError);
     }
+  });
+});
+
+describe('workflow gateway: cancels', () => {
+  it('an Update call cut off before its answer (the server restarted) is TemporalUnavailableError: the cancel may still apply', async () => {
+    // Seen in the chaos run: the dev server was killed while the API waited for the cancel's
+    // Update, and the API answered 500 INTERNAL instead of 503 "may still apply".
+    const cutOff = new WorkflowUpdateRPCTimeoutOrCancelledError('Call cancelled', { cause: grpcError(1) });
+    const fake = {
+      withDeadline: <T>(_deadline: number, fn: () => Promise<T>) => fn(),
+      workflow: { getHandle: () => ({ executeUpdate: async () => Promise.reject(cutOff) }) },
+    };
+    // A structural stand-in for the calls the gateway makes; the real Client has far more.
+    const gateway = temporalOrderWorkflows(fake as unknown as Client, 'q');
+    await expect(gateway.cancel(input.orderId)).rejects.toBeInstanceOf(TemporalUnavailableError);
   });
 });
