@@ -239,6 +239,16 @@ export async function orderSaga(input: OrderInput): Promise<OrderState> {
     // From here the cancel validator refuses new cancels (there is nothing left to
     // cancel); it still accepts a repeat of the cancel that is being carried out.
     setStatus('COMPENSATING');
+    if (lean && state.cancelRequested) {
+      // A customer's cancel is an Update, recorded in the history only when the
+      // workflow task that accepted it completes; local activities take effect
+      // before that. Had markCompensating run in that task and the task been lost
+      // (its worker killed), the retried task would know of no cancel while
+      // PostgreSQL said COMPENSATING. This timer ends the task first, so the
+      // cancel is durable before anything acts on it (from 0.3; one timer on
+      // cancelled orders only).
+      await CancellationScope.nonCancellable(() => sleep(1));
+    }
     const recorded = await CancellationScope.nonCancellable(() => db.markCompensating(ref));
     // Runs recorded before markCompensating answered have no answer here.
     verdict = recorded ?? { status: 'COMPENSATING', failureReason: null };

@@ -10,8 +10,7 @@
  * constructs OpenTelemetry at all: every interceptor method below is then
  * `undefined`, which the SDK skips when it composes the chain.
  */
-import { TRACE_HEADER } from '@temporalio/interceptors-opentelemetry/lib/instrumentation';
-import {
+import type {
   OpenTelemetryInboundInterceptor,
   OpenTelemetryInternalsInterceptor,
   OpenTelemetryOutboundInterceptor,
@@ -23,6 +22,24 @@ import type {
   WorkflowInternalsInterceptor,
   WorkflowOutboundCallsInterceptor,
 } from '@temporalio/workflow';
+
+/**
+ * The header the client interceptor writes (`TRACE_HEADER` of
+ * @temporalio/interceptors-opentelemetry; test/tracing/one-trace.test.ts checks
+ * they agree). Spelled out so that an untraced workflow loads none of its modules.
+ */
+export const TRACE_HEADER = '_tracer-data';
+
+/**
+ * The library's workflow interceptors, loaded on the first traced workflow. The
+ * reusable V8 context evaluates a bundle's modules afresh for every workflow,
+ * so importing them at the top cost every order (traced or not) about 7 ms of
+ * worker CPU; webpack's `require` evaluates them only when called.
+ */
+function openTelemetryWorkflow(): typeof import('@temporalio/interceptors-opentelemetry/lib/workflow') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy on purpose, see above
+  return require('@temporalio/interceptors-opentelemetry/lib/workflow');
+}
 
 interface Traced {
   inbound: OpenTelemetryInboundInterceptor;
@@ -47,10 +64,11 @@ export const interceptors: WorkflowInterceptorsFactory = (): WorkflowInterceptor
   const inbound = delegateTo<WorkflowInboundCallsInterceptor>(() => traced?.inbound, {
     execute(input, next) {
       if (!(TRACE_HEADER in input.headers)) return next(input);
+      const otel = openTelemetryWorkflow();
       traced = {
-        inbound: new OpenTelemetryInboundInterceptor(),
-        outbound: new OpenTelemetryOutboundInterceptor(),
-        internals: new OpenTelemetryInternalsInterceptor(),
+        inbound: new otel.OpenTelemetryInboundInterceptor(),
+        outbound: new otel.OpenTelemetryOutboundInterceptor(),
+        internals: new otel.OpenTelemetryInternalsInterceptor(),
       };
       return traced.inbound.execute(input, next);
     },

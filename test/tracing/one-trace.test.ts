@@ -100,7 +100,7 @@ it('puts the API request, StartWorkflow, the workflow, each activity and its SQL
   expect(workflow && parentOf(workflow)).toBe(start);
 
   const activities = spans.filter((s) => s.name.startsWith('RunActivity:')).map((s) => s.name.slice('RunActivity:'.length));
-  expect(activities).toEqual(expect.arrayContaining(['claimOrder', 'reserveInventory', 'chargePayment', 'completeOrder', 'sendNotification']));
+  expect(activities).toEqual(expect.arrayContaining(['claimAndReserve', 'chargePayment', 'completeOrder', 'sendNotification']));
   for (const run of spans.filter((s) => s.name.startsWith('RunActivity:'))) {
     expect(ancestors(run), run.name).toContain('RunWorkflow:orderSaga');
     const sql = spans.filter((s) => s.name.startsWith('pg.query') && ancestors(s).includes(run.name));
@@ -125,4 +125,10 @@ it('replays a traced history on a worker without tracing, and the history carrie
     { workflowBundle: { codePath: inject('testEnv').workflowBundlePath }, sinks: tracingWorkerOptions(undefined).sinks },
     history,
   );
+});
+
+it('the workflow side looks for the header the client interceptor writes', async () => {
+  const { TRACE_HEADER } = await import('@temporalio/interceptors-opentelemetry/lib/instrumentation');
+  const ours = await import('../../lib/telemetry/workflow-interceptors');
+  expect(ours.TRACE_HEADER).toBe(TRACE_HEADER);
 });

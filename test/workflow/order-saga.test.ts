@@ -436,6 +436,35 @@ describe('order saga (time-skipping)', () => {
     expect(fake.names()).not.toContain('refundPayment');
   });
 
+  it("a customer's cancel is in the history before any database write acts on it", async () => {
+    // The cancel arrives while the saga waits out the provider's backoff, so no
+    // activity round trip separates its acceptance from the saga's reaction.
+    const started = deferred();
+    const down = providerDown();
+    const fake = fakeActivities({
+      chargePayment: async () => {
+        started.resolve();
+        return down();
+      },
+    });
+    let events: string[] = [];
+    await runSaga(fake.activities, {
+      on: devEnv,
+      during: async (handle) => {
+        await started.promise;
+        await handle.executeUpdate(cancelOrderUpdate);
+        await handle.result();
+        events = ((await handle.fetchHistory()).events ?? []).map((e) => eventTypeName(e.eventType));
+      },
+    });
+    // The task that accepted the cancel recorded no local activity (markCompensating
+    // and the compensations): a later task did, after the acceptance was durable.
+    const accepted = events.indexOf('WORKFLOW_EXECUTION_UPDATE_ACCEPTED');
+    const firstWrite = events.indexOf('MARKER_RECORDED', accepted);
+    expect(accepted).toBeGreaterThan(0);
+    expect(events.slice(accepted, firstWrite)).toContain('WORKFLOW_TASK_STARTED');
+  });
+
   it('a run whose order was withdrawn by the API does nothing', async () => {
     const fake = fakeActivities({}, { claimable: false });
     const result = await runSaga(fake.activities);
