@@ -168,6 +168,8 @@ async function phase<T>(design: Design, name: string, extraEnv: NodeJS.ProcessEn
     LOG_LEVEL: 'warn',
     // All the offered load comes from this one address: a per-caller limit would measure the limiter, not the design.
     RATE_LIMIT_PER_MINUTE: process.env.RATE_LIMIT_PER_MINUTE ?? '0',
+    // The worker's Prometheus endpoint is off: its fixed port would collide with an `npm start` on the machine.
+    WORKER_METRICS_PORT: process.env.WORKER_METRICS_PORT ?? '0',
     ...extraEnv,
   };
   const specs = design.processes();
