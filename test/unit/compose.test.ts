@@ -103,7 +103,7 @@ describe('docker-compose.yml', () => {
       expect(config.TEMPORAL_ADDRESS).toBe('temporal:7233');
     }
     expect(loadConfig(services.worker!.environment).WORKER_METRICS_PORT).toBe(9464);
-    expect(loadConfig(services.api!.environment).API_KEYS).toEqual(['change-me']);
+    expect(loadConfig(services.api!.environment).API_KEYS).toEqual(['shop=change-me', 'ops:admin=change-me-too']);
     expect(services.migrate!.environment!.DATABASE_URL).toMatch(/^postgres:\/\/orders_owner:/);
   });
 
