@@ -11,6 +11,7 @@ import { TEMPORAL_CLI, ensureTool } from '../lib/temporal/cli';
 import { startDevServer, type DevServer } from '../lib/temporal/dev-server';
 import { writeWorkflowBundle } from '../lib/temporal/workflow-bundle';
 import { freePort } from '../lib/free-port';
+import { localStackEnv } from '../lib/temporal/client-config';
 import { cpuPerOrder, cpuSnapshot, type CpuSnapshot } from './cpu';
 import { BENCH_PRODUCTS, countViolations, dropDatabase, findViolations, freshDatabase, slowCharges, terminalOrders, type FinalState } from './database';
 import { DESIGNS, TEMPORAL_ACCEPT_ONLY, TEMPORAL_COMBINED, TEMPORAL_WORKER_NICED, type Design, type DesignKey } from './designs';
@@ -157,7 +158,7 @@ async function phase<T>(design: Design, name: string, extraEnv: NodeJS.ProcessEn
   if (design.key === 'temporal' && !args.tune) await startTemporal(args['temporal-db']!);
   const port = await freePort();
   const env: NodeJS.ProcessEnv = {
-    ...process.env,
+    ...localStackEnv(process.env),
     ...settings.latencies,
     DATABASE_URL: url,
     PORT: String(port),

@@ -10,6 +10,7 @@ import { TEMPORAL_CLI, ensureTool } from '../lib/temporal/cli';
 import { startDevServer, type DevServer } from '../lib/temporal/dev-server';
 import { writeWorkflowBundle } from '../lib/temporal/workflow-bundle';
 import { waitForHttp } from '../lib/wait-for-http';
+import { localStackEnv } from '../lib/temporal/client-config';
 import { SERVICE_ENV } from './profiles';
 import { Supervised } from './supervised';
 
@@ -64,7 +65,7 @@ export class ChaosStack {
 
     const outageFile = path.join(dir, 'payment-provider-down');
     const env: NodeJS.ProcessEnv = {
-      ...process.env,
+      ...localStackEnv(process.env),
       ...SERVICE_ENV,
       DATABASE_URL: databaseUrl,
       TEMPORAL_ADDRESS: temporal.address,

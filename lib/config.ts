@@ -124,7 +124,7 @@ const schema = z.object({
         return z.NEVER;
       }
     }),
-  // The codec server (codec-server/main.ts) that decrypts payloads for the Web UI and CLI.
+  // The codec server (scripts/codec-server.ts) that decrypts payloads for the Web UI and CLI.
   CODEC_SERVER_PORT: z.coerce.number().int().min(0).max(65535).default(8888),
   // Bearer tokens the codec server accepts; unset: no token asked, and it listens on 127.0.0.1 only.
   CODEC_AUTH_TOKENS: commaList,

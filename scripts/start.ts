@@ -108,6 +108,8 @@ async function main(): Promise<void> {
       cli,
       port: 7233,
       uiPort: 8233,
+      // The namespace the worker and API use (TEMPORAL_NAMESPACE or the profile's), created at start.
+      namespace: config.TEMPORAL_NAMESPACE,
       uiCodecEndpoint: codecEndpoint,
       dbFile: path.join(DATA_DIR, 'temporal.db'),
       logFile,

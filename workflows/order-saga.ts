@@ -101,7 +101,8 @@ function sagaVersion(input: OrderInput): 1 | 2 | 3 {
  * One order, start to finish: reserve stock, charge the card, complete, then
  * confirm by notification. A failed step or a customer's cancel undoes the steps
  * already taken, newest first. Every status change is written to PostgreSQL by
- * the activity that causes it and mirrored in the OrderStatus search attribute.
+ * the activity that causes it; the OrderStatus search attribute mirrors the
+ * statuses an operator filters on (OPERATOR_STATUSES, from 0.3.0).
  */
 export async function orderSaga(input: OrderInput): Promise<OrderState> {
   const ref: OrderRef = { orderId: input.orderId, attempt: input.attempt };

@@ -6,6 +6,9 @@ import { loadConfig, requireDatabaseUrl } from '../../lib/config';
 import { createPool } from '../../lib/db/pool';
 import { createLogger } from '../../lib/logger';
 import { connectionOptions } from '../../lib/temporal/connection';
+import { orderDataConverter } from '../../lib/temporal/data-converter';
+import { tracingClientInterceptors } from '../../lib/telemetry/temporal';
+import { activeTracing } from '../../lib/telemetry/tracing';
 import { orderWorkerOptions } from '../../worker/options';
 import { runProcess } from './runtime';
 
@@ -20,7 +23,13 @@ async function main(): Promise<void> {
   const pool = createPool(requireDatabaseUrl(config, 'a benchmark design'), config.PG_POOL_SIZE);
   const connection = await NativeConnection.connect(connectionOptions(config.temporal));
   const worker = await Worker.create({ connection, ...orderWorkerOptions(config, pool) });
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  // As the API builds its client (api/main.ts): payload encryption and tracing when configured.
+  const client = new Client({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    dataConverter: orderDataConverter(config.PAYLOAD_ENCRYPTION_KEYS),
+    interceptors: tracingClientInterceptors(activeTracing()),
+  });
   const app = createApp({
     pool,
     workflows: temporalOrderWorkflows(client, config.TEMPORAL_TASK_QUEUE, { eagerStart: process.env.EAGER_START === '1' }),

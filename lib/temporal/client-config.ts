@@ -80,3 +80,14 @@ export function connectionOptions(settings: TemporalConnectionSettings): Connect
     ...(settings.metadata ? { metadata: settings.metadata } : {}),
   };
 }
+
+/**
+ * `env` without what would point a child process elsewhere than the local stack
+ * that `npm run bench` and `npm run chaos` start for it: a shell's Temporal Cloud
+ * settings (API key, profile, TLS, gRPC metadata, config file) and payload keys
+ * that the harness's own readers would not hold.
+ */
+export function localStackEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const dropped = /^(TEMPORAL_(API_KEY|PROFILE|CONFIG_FILE|TLS.*|GRPC_META_.*|CODEC_.*)|PAYLOAD_ENCRYPTION_KEYS)$/;
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !dropped.test(name)));
+}

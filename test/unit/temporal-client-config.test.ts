@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../lib/config';
-import { connectionOptions, loadTemporalConnection } from '../../lib/temporal/client-config';
+import { connectionOptions, loadTemporalConnection, localStackEnv } from '../../lib/temporal/client-config';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'order-saga-envconfig-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -107,5 +107,21 @@ describe('Temporal connection settings (@temporalio/envconfig)', () => {
     expect(() => loadConfig({ TEMPORAL_TLS_CLIENT_CERT_PATH: path.join(dir, 'absent.pem'), TEMPORAL_TLS_CLIENT_KEY_PATH: path.join(dir, 'client.key') })).toThrow(
       /Temporal client configuration.*absent\.pem/,
     );
+  });
+});
+
+describe('the environment of a stack the benchmark or the chaos run starts', () => {
+  it("drops a shell's Temporal Cloud and payload-key settings and keeps the rest", () => {
+    const env = localStackEnv({
+      TEMPORAL_API_KEY: 'k',
+      TEMPORAL_PROFILE: 'prod',
+      TEMPORAL_CONFIG_FILE: '/x.toml',
+      TEMPORAL_TLS_CLIENT_CERT_PATH: '/c.pem',
+      TEMPORAL_GRPC_META_X: 'y',
+      PAYLOAD_ENCRYPTION_KEYS: 'k1:abc',
+      TEMPORAL_TASK_QUEUE: 'orders',
+      PATH: '/usr/bin',
+    });
+    expect(env).toEqual({ TEMPORAL_TASK_QUEUE: 'orders', PATH: '/usr/bin' });
   });
 });
