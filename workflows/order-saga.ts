@@ -180,13 +180,13 @@ export async function orderSaga(input: OrderInput): Promise<OrderState> {
     return { ...state };
   };
   const runId = workflowInfo().firstExecutionRunId;
+  // The database writes outside the forward steps are not interrupted by an
+  // operator's workflow cancel: each must finish once it may have taken effect.
+  const claim = () => CancellationScope.nonCancellable(() => db.claimOrder(ref, runId));
   // From 0.3 the reserve step claims the row; true once it has answered.
   let claimConfirmed = false;
   if (version === 2) {
-    // The database writes outside the forward steps are not interrupted by an
-    // operator's workflow cancel: each must finish once it may have taken effect.
-    const claimed = await CancellationScope.nonCancellable(() => db.claimOrder(ref, runId));
-    if (!claimed) return abandon();
+    if (!(await claim())) return abandon();
   } else if (version === 1) {
     await db.recordOrder(input);
   }
@@ -232,8 +232,7 @@ export async function orderSaga(input: OrderInput): Promise<OrderState> {
       // whether it claimed the row is unknown. Claim now (again, for the same
       // run, succeeds): refused means this run never held the order, so it
       // reserved and charged nothing and must not touch it.
-      const claimed = await CancellationScope.nonCancellable(() => db.claimOrder(ref, runId));
-      if (!claimed) return abandon();
+      if (!(await claim())) return abandon();
     }
     // Named after the claim above: a cancel accepted while it ran still wins.
     const reason = failureReasonOf(err, state.cancelRequested, legacyPayment);

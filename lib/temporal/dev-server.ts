@@ -25,7 +25,14 @@ export interface DevServerOptions {
   logFile?: string;
   /** Serve the server's Prometheus metrics on this port (the benchmark counts heartbeats there). */
   metricsPort?: number;
-  /** Dynamic config values, on top of DEV_SERVER_DYNAMIC_CONFIG. */
+  /**
+   * Dynamic config values on top of start-dev's own (the benchmark's tuning rows).
+   * Nothing else sets any: start-dev's `forceSearchAttributesCacheRefreshOnRead`
+   * stays on although it makes each search-attribute lookup read SQLite, because
+   * attributes registered at run time (a new namespace, by the API or the worker)
+   * must be usable at once (test/e2e/missing-search-attributes.e2e.test.ts); off,
+   * it saved 4 ms of dev server CPU per order, within noise (docs/benchmarks.md).
+   */
   dynamicConfig?: Record<string, string | number | boolean>;
   /** Extra environment for the server process (e.g. GOGC). */
   env?: NodeJS.ProcessEnv;
@@ -47,16 +54,6 @@ export const WAL_PRAGMAS = ['journal_mode=wal', 'synchronous=normal'] as const;
 
 const SA_TYPE_FLAG = { KEYWORD: 'Keyword', INT: 'Int' } as const;
 
-/**
- * Dynamic config for every dev server this project starts, on top of start-dev's
- * own. Empty: start-dev's `forceSearchAttributesCacheRefreshOnRead` stays on,
- * although it makes each search-attribute lookup read SQLite, because attributes
- * registered at run time (a new namespace, by the API or the worker) must be
- * usable at once (test/e2e/missing-search-attributes.e2e.test.ts); turning it off
- * saved 4 ms of dev server CPU per order, within noise (docs/benchmarks.md).
- */
-export const DEV_SERVER_DYNAMIC_CONFIG: Record<string, string | number | boolean> = {};
-
 /** The `temporal server start-dev` arguments this project relies on. */
 export function devServerArgs(opts: DevServerOptions): string[] {
   const args = ['server', 'start-dev', '--ip', opts.ip ?? '127.0.0.1', '--port', String(opts.port)];
@@ -70,7 +67,7 @@ export function devServerArgs(opts: DevServerOptions): string[] {
   }
   for (const key of ORDER_SEARCH_ATTRIBUTES) args.push('--search-attribute', `${key.name}=${SA_TYPE_FLAG[key.type]}`);
   if (opts.metricsPort !== undefined) args.push('--metrics-port', String(opts.metricsPort));
-  for (const [key, value] of Object.entries({ ...DEV_SERVER_DYNAMIC_CONFIG, ...opts.dynamicConfig })) {
+  for (const [key, value] of Object.entries(opts.dynamicConfig ?? {})) {
     args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   }
   return args;
