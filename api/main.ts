@@ -12,7 +12,7 @@ import { orderDataConverter } from '../lib/temporal/data-converter';
 import { tracingClientInterceptors } from '../lib/telemetry/temporal';
 import { activeTracing } from '../lib/telemetry/tracing';
 import { createApp } from './app';
-import { scheduleStartRedrive } from './orders/start-redrive';
+import { scheduleStartSweep } from './orders/start-sweep';
 import { temporalOrderWorkflows } from './orders/workflow-gateway';
 
 /**
@@ -65,15 +65,15 @@ async function main(): Promise<void> {
   logger.info({ port, host: exposure.host ?? 'every interface' }, `API listening on http://127.0.0.1:${port}`);
   if (exposure.warning) logger.warn(exposure.warning);
   else logSecurity(logger, parseApiKeys(config.API_KEYS));
-  // Starts the sagas of orders whose start this or another API process left unconfirmed.
-  const redrive = scheduleStartRedrive(pool, workflows, config.PAYMENT_BUDGET_MS, logger);
+  // Withdraws orders whose request this or another API process never answered.
+  const sweep = scheduleStartSweep(pool, logger);
 
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'API stopping');
-    redrive.stop();
+    sweep.stop();
     server.close(async () => {
       await pool.end();
       await connection.close();

@@ -134,6 +134,13 @@ export async function orderSaga(input: OrderInput): Promise<OrderState> {
    * too late). Undefined until then.
    */
   let verdict: RecordedStatus | undefined;
+  /**
+   * What the compensation under way will end as, once the saga has decided to
+   * compensate: its own reading of the failure, or the reading the database
+   * holds if another try of this workflow task decided first (see markCompensating).
+   */
+  let compensatingFor: FailureReason | undefined;
+  const endsCancelled = () => compensatingFor === 'CANCELLED_BY_CUSTOMER';
 
   setHandler(orderStateQuery, () => ({ ...state }));
   setHandler(
@@ -151,7 +158,11 @@ export async function orderSaga(input: OrderInput): Promise<OrderState> {
       await CancellationScope.nonCancellable(() => condition(() => verdict !== undefined));
       // CANCELLED in the database is this cancel's own doing, recorded by an
       // earlier try of the task that is handling it again: it was carried out.
-      if (verdict!.status !== 'COMPENSATING' && verdict!.status !== 'CANCELLED') {
+      // COMPENSATING is a yes only if the compensation ends CANCELLED: another
+      // try of this task may have begun it for the failure it saw without this
+      // cancel, and the database kept that reading.
+      const carriedOut = verdict!.status === 'CANCELLED' || (verdict!.status === 'COMPENSATING' && endsCancelled());
+      if (!carriedOut) {
         throw ApplicationFailure.nonRetryable(`Order is already ${verdict!.status}`, ErrorType.NotCancellable);
       }
       return { orderId: state.orderId, status: acceptedIn };
@@ -159,10 +170,11 @@ export async function orderSaga(input: OrderInput): Promise<OrderState> {
     {
       // Accepted only while the saga can still act on it: once it is undoing a
       // failure, a cancel would change nothing, so saying 202 would be untrue.
-      // A repeated cancel while the first one is being carried out is accepted
+      // While the undoing is for a cancel (a customer's, or an operator's
+      // workflow cancel) the order will end CANCELLED, so a cancel is accepted
       // again (the client may have timed out waiting for the first answer).
       validator: () => {
-        if (isTerminal(state.status) || (state.status === 'COMPENSATING' && !state.cancelRequested)) {
+        if (isTerminal(state.status) || (state.status === 'COMPENSATING' && !endsCancelled())) {
           throw ApplicationFailure.nonRetryable(`Order is already ${state.status}`, ErrorType.NotCancellable);
         }
       },
@@ -235,7 +247,7 @@ export async function orderSaga(input: OrderInput): Promise<OrderState> {
       if (!(await claim())) return abandon();
     }
     // Named after the claim above: a cancel accepted while it ran still wins.
-    const reason = failureReasonOf(err, state.cancelRequested, legacyPayment);
+    compensatingFor = failureReasonOf(err, state.cancelRequested, legacyPayment);
     // From here the cancel validator refuses new cancels (there is nothing left to
     // cancel); it still accepts a repeat of the cancel that is being carried out.
     setStatus('COMPENSATING');
@@ -249,9 +261,13 @@ export async function orderSaga(input: OrderInput): Promise<OrderState> {
       // cancelled orders only).
       await CancellationScope.nonCancellable(() => sleep(1));
     }
-    const recorded = await CancellationScope.nonCancellable(() => db.markCompensating(ref));
+    const recorded = await CancellationScope.nonCancellable(() => db.markCompensating(ref, compensatingFor ?? null));
     // Runs recorded before markCompensating answered have no answer here.
     verdict = recorded ?? { status: 'COMPENSATING', failureReason: null };
+    // The first markCompensating to commit decides how the order ends; a try of
+    // this task on another worker (one that lost Temporal but not PostgreSQL)
+    // may have been first, and this run then ends the way it recorded.
+    if (verdict.status === 'COMPENSATING' && verdict.failureReason !== null) compensatingFor = verdict.failureReason;
     if (verdict.status === 'COMPLETED') {
       // An earlier try of this task completed the order and lost its record; the
       // database is right, and a pending cancel was answered 409 (see `verdict`).
@@ -266,6 +282,7 @@ export async function orderSaga(input: OrderInput): Promise<OrderState> {
     await CancellationScope.nonCancellable(async () => {
       for (const undo of compensations) await undo();
     });
+    const reason = compensatingFor;
     if (reason === undefined) {
       // A failure this saga does not know how to name. Stock and money are back
       // (compensation ran above); which final status is right is for a person

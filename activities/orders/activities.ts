@@ -35,19 +35,24 @@ export function orderRecordActivities(pool: Pool) {
     },
 
     /**
-     * Moves the order to COMPENSATING and answers where it now stands. The
-     * database has the last word: if an earlier try of this workflow task already
-     * finished the order (its local activities ran, then the task was lost, and a
-     * cancel arrived in the retried task), the row is terminal and the saga adopts
-     * that outcome instead of undoing it.
+     * Moves the order to COMPENSATING, recording `reason` (what the compensation
+     * is for, so how it will end), and answers where the order now stands. The
+     * database has the last word: if it already holds a decision for this attempt
+     * (a final status, or COMPENSATING with its reason), that is the answer and
+     * nothing is written, and the saga adopts it. Two ways to get there: an
+     * earlier try of this workflow task finished the order, then the task was
+     * lost, and a cancel arrived in the retried task; or two tries of one task
+     * ran at once (a worker that lost Temporal but not PostgreSQL), and the first
+     * markCompensating to commit decided. A retried call after a lost reply finds
+     * its own decision.
      */
-    async markCompensating(ref: OrderRef): Promise<RecordedStatus> {
+    async markCompensating(ref: OrderRef, reason: FailureReason | null = null): Promise<RecordedStatus> {
       const found = await findOrderIdentity(pool, ref.orderId);
-      if (found && found.attempt === ref.attempt && isTerminal(found.status)) {
+      if (found && found.attempt === ref.attempt && (isTerminal(found.status) || found.status === 'COMPENSATING')) {
         return { status: found.status, failureReason: found.failureReason };
       }
-      await moveOrder(pool, ref, ['PENDING', 'RESERVED', 'PAID'], 'COMPENSATING');
-      return { status: 'COMPENSATING', failureReason: null };
+      await moveOrder(pool, ref, ['PENDING', 'RESERVED', 'PAID'], 'COMPENSATING', reason);
+      return { status: 'COMPENSATING', failureReason: reason };
     },
 
     async finishOrder(ref: OrderRef, status: 'FAILED' | 'CANCELLED', reason: FailureReason): Promise<void> {

@@ -61,17 +61,18 @@ export async function insertOrder(
 
 /**
  * The API's insert of a new order for `owner` (null: the API is open), start
- * STARTING. Returns false, writing nothing, when this owner already has an
- * order with the same Idempotency-Key: a twin request inserted first.
+ * STARTING under the request's `startToken`. Returns false, writing nothing,
+ * when this owner already has an order with the same Idempotency-Key: a twin
+ * request inserted first.
  */
-export async function insertNewOrder(db: Queryable, input: OrderInput, owner: string | null): Promise<boolean> {
+export async function insertNewOrder(db: Queryable, input: OrderInput, owner: string | null, startToken: string): Promise<boolean> {
   // One statement, so one round trip and atomic without a transaction: the lines
   // are inserted only if the order row was (a twin's key conflict inserts neither).
   const res = await db.query<{ inserted: number }>(
     `WITH o AS (
        INSERT INTO orders (id, customer_id, payment_method, amount_cents, status, attempt, idempotency_key, request_hash,
-                           start_state, owner)
-       VALUES ($1, $2, $3, $4, 'PENDING', $5, $6, $7, 'STARTING', $8)
+                           start_state, owner, start_token)
+       VALUES ($1, $2, $3, $4, 'PENDING', $5, $6, $7, 'STARTING', $8, $12)
        ON CONFLICT ((coalesce(owner, '')), idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
        RETURNING id
      ), lines AS (
@@ -79,7 +80,7 @@ export async function insertNewOrder(db: Queryable, input: OrderInput, owner: st
        SELECT o.id, l.* FROM o, unnest($9::text[], $10::int[], $11::int[]) AS l
      )
      SELECT count(*)::int AS inserted FROM o`,
-    [...rowValues(input), owner, ...lineValues(input)],
+    [...rowValues(input), owner, ...lineValues(input), startToken],
   );
   return (res.rows[0]?.inserted ?? 0) > 0;
 }
@@ -178,35 +179,90 @@ export async function markStarted(db: Queryable, ref: OrderRef, runId: string): 
   return (res.rowCount ?? 0) > 0;
 }
 
+/** How a start that the API could not confirm was settled: taken back, or held by a run that goes ahead. */
+export type StartSettlement = 'WITHDRAWN' | 'CLAIMED';
+
 /**
- * Takes back an attempt whose workflow start failed, if and only if no run has
- * claimed it: a first attempt's row is deleted, a retry's row goes back to the
- * FAILED attempt before it. Returns false when a run claimed it first (the
- * order goes ahead). PostgreSQL orders this against markStarted, so exactly one
- * of "withdrawn" and "claimed" happens.
+ * Moves a FAILED order from attempt `ref.attempt - 1` to `ref.attempt`, PENDING
+ * and STARTING under `startToken`, for a retry. False when the order is not (or
+ * no longer) FAILED at that attempt with PAYMENT_UNAVAILABLE.
  */
-export async function withdrawStart(db: Queryable, ref: OrderRef): Promise<boolean> {
-  const res =
-    ref.attempt === 1
-      ? await db.query(`DELETE FROM orders WHERE id = $1 AND attempt = 1 AND start_state = 'STARTING'`, [ref.orderId])
-      : await db.query(
-          `UPDATE orders SET attempt = attempt - 1, status = 'FAILED', failure_reason = 'PAYMENT_UNAVAILABLE',
-                             start_state = 'STARTED', updated_at = now()
-           WHERE id = $1 AND attempt = $2 AND start_state = 'STARTING'`,
-          [ref.orderId, ref.attempt],
-        );
+export async function moveToNextAttempt(db: Queryable, ref: OrderRef, startToken: string): Promise<boolean> {
+  const res = await db.query(
+    `UPDATE orders SET attempt = $2, status = 'PENDING', failure_reason = NULL, start_state = 'STARTING',
+                       claimed_run_id = NULL, start_token = $3, updated_at = now()
+     WHERE id = $1 AND attempt = $2 - 1 AND status = 'FAILED' AND failure_reason = 'PAYMENT_UNAVAILABLE'`,
+    [ref.orderId, ref.attempt, startToken],
+  );
   return (res.rowCount ?? 0) > 0;
 }
 
-/** Orders whose start stayed unconfirmed for longer than `olderThanMs`: the re-drive starts them. */
-export async function findUnconfirmedStarts(db: Queryable, olderThanMs: number, limit = 100): Promise<OrderRef[]> {
-  const res = await db.query<{ id: string; attempt: number }>(
-    `SELECT id, attempt FROM orders
+/**
+ * Takes back the attempt that `startToken`'s request put into STARTING, if and
+ * only if no run has claimed it: a first attempt's row is deleted, a retry's row
+ * goes back to the FAILED attempt before it. PostgreSQL orders this against
+ * markStarted, so exactly one of "withdrawn" and "claimed" happens.
+ *
+ * Matching no row is read, not guessed: the attempt may be claimed (CLAIMED),
+ * or already withdrawn, by an earlier try of this call whose reply was lost or
+ * by the sweep of unconfirmed starts (WITHDRAWN either way: what this request
+ * started is gone, and nothing will act on it).
+ */
+export async function withdrawStart(db: Queryable, ref: OrderRef, startToken: string | null): Promise<StartSettlement> {
+  const res =
+    ref.attempt === 1
+      ? await db.query(
+          `DELETE FROM orders WHERE id = $1 AND attempt = 1 AND start_state = 'STARTING'
+                 AND start_token IS NOT DISTINCT FROM $2::uuid`,
+          [ref.orderId, startToken],
+        )
+      : await db.query(
+          `UPDATE orders SET attempt = attempt - 1, status = 'FAILED', failure_reason = 'PAYMENT_UNAVAILABLE',
+                             start_state = 'STARTED', start_token = NULL, updated_at = now()
+           WHERE id = $1 AND attempt = $2 AND start_state = 'STARTING' AND start_token IS NOT DISTINCT FROM $3::uuid`,
+          [ref.orderId, ref.attempt, startToken],
+        );
+  if ((res.rowCount ?? 0) > 0) return 'WITHDRAWN';
+  const row = await startRowOf(db, ref.orderId);
+  return row?.attempt === ref.attempt && row.start_token === startToken && row.start_state === 'STARTED' ? 'CLAIMED' : 'WITHDRAWN';
+}
+
+/**
+ * The API's confirmation of a start that Temporal accepted: claims the attempt
+ * for `runId` (the run the start created, or the open run of this attempt it
+ * met). CLAIMED also when another run of the attempt holds it (that run goes
+ * ahead, and `runId`'s own claim will fail); WITHDRAWN when the attempt was
+ * taken back meanwhile (the sweep of unconfirmed starts, after a start that took
+ * far too long), so nothing will act on it. Safe to repeat after a lost reply.
+ */
+export async function confirmStart(db: Queryable, ref: OrderRef, runId: string): Promise<StartSettlement> {
+  if (await markStarted(db, ref, runId)) return 'CLAIMED';
+  const row = await startRowOf(db, ref.orderId);
+  return row?.attempt === ref.attempt && row.start_state === 'STARTED' ? 'CLAIMED' : 'WITHDRAWN';
+}
+
+async function startRowOf(db: Queryable, orderId: string) {
+  const res = await db.query<{ attempt: number; start_state: 'STARTING' | 'STARTED'; start_token: string | null }>(
+    `SELECT attempt, start_state, start_token FROM orders WHERE id = $1`,
+    [orderId],
+  );
+  return res.rows[0];
+}
+
+/** An attempt whose start stayed unconfirmed, with the token of the request that began it. */
+export interface UnconfirmedStart extends OrderRef {
+  startToken: string | null;
+}
+
+/** Attempts whose start stayed unconfirmed for longer than `olderThanMs`: the sweep withdraws them. */
+export async function findUnconfirmedStarts(db: Queryable, olderThanMs: number, limit = 100): Promise<UnconfirmedStart[]> {
+  const res = await db.query<{ id: string; attempt: number; start_token: string | null }>(
+    `SELECT id, attempt, start_token FROM orders
      WHERE start_state = 'STARTING' AND updated_at < now() - make_interval(secs => $1::float8 / 1000)
      ORDER BY created_at LIMIT $2`,
     [olderThanMs, limit],
   );
-  return res.rows.map((r) => ({ orderId: r.id, attempt: r.attempt }));
+  return res.rows.map((r) => ({ orderId: r.id, attempt: r.attempt, startToken: r.start_token }));
 }
 
 const IDENTITY_COLUMNS = 'id, status, failure_reason, attempt, request_hash, start_state, owner';

@@ -1,13 +1,15 @@
 import { createHash, randomUUID } from 'node:crypto';
 import {
+  confirmStart,
   findOrderIdentity,
   findOrderIdentityByKey,
   getOrder,
   insertNewOrder,
-  markStarted,
+  moveToNextAttempt,
   withdrawStart,
   type OrderIdentity,
   type OrderView,
+  type StartSettlement,
 } from '../../activities/orders/records';
 import type { Pool } from '../../lib/db/pool';
 import { isTerminal, type OrderInput, type OrderStatus } from '../../workflows/types';
@@ -15,7 +17,14 @@ import { mayAccess, type Caller } from '../auth';
 import { HttpError } from '../errors';
 import type { CreateOrderBody } from '../schemas';
 import { priceLines } from './pricing';
-import { NotCancellableError, TemporalUnavailableError, type OrderWorkflows } from './workflow-gateway';
+import {
+  NotCancellableError,
+  TemporalUnavailableError,
+  WorkflowClosedError,
+  startFailureCause,
+  type OrderWorkflows,
+  type StartOutcome,
+} from './workflow-gateway';
 
 export interface PlacedOrder {
   orderId: string;
@@ -28,21 +37,24 @@ export interface OrderServiceOptions {
   paymentBudgetMs: number;
 }
 
-/** Fingerprint of what the client asked for, independent of key order and line order. */
+/**
+ * Fingerprint of what the client asked for, independent of key order and line
+ * order. Lines are ordered by code point (UTF-8 bytes sort so), never by a
+ * locale's collation: two API processes with other locales or ICU versions must
+ * hash one body alike, or a legitimate replay would be answered 422.
+ */
 export function requestHash(body: CreateOrderBody): string {
-  const canonical = {
-    customerId: body.customerId,
-    paymentMethod: body.paymentMethod,
-    items: [...body.items].sort((a, b) => a.productId.localeCompare(b.productId)).map((i) => [i.productId, i.quantity]),
-  };
+  const lines = body.items.map((i) => [i.productId, i.quantity] as const);
+  lines.sort(([pa, qa], [pb, qb]) => Buffer.compare(Buffer.from(pa), Buffer.from(pb)) || qa - qb);
+  const canonical = { customerId: body.customerId, paymentMethod: body.paymentMethod, items: lines };
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
 }
 
 /** Longer than a start's deadline plus a withdrawal: how long a twin request waits for the first one's outcome. */
 const TWIN_WAIT_MS = 10_000;
 
-/** How long withdrawStart keeps trying when PostgreSQL fails it, before admitting the outcome is unknown. */
-const WITHDRAW_RETRY_DELAYS_MS = [100, 400, 1_000, 2_000];
+/** How long a write of the start fence keeps trying when PostgreSQL fails it, before admitting the outcome is unknown. */
+const FENCE_RETRY_DELAYS_MS = [100, 400, 1_000, 2_000];
 
 export class OrderService {
   constructor(
@@ -71,6 +83,7 @@ export class OrderService {
       if (existing) return this.replay(existing, hash);
     }
     const orderId = randomUUID();
+    const startToken = randomUUID();
 
     const { items, amountCents } = await priceLines(this.pool, body.items);
     const input: OrderInput = {
@@ -86,14 +99,20 @@ export class OrderService {
       fenced: true,
     };
 
-    if (!(await insertNewOrder(this.pool, input, caller.name))) {
+    const ref = { orderId, attempt: 1 };
+    // The insert may commit and lose its reply: then take it back before saying so.
+    const inserted = await insertNewOrder(this.pool, input, caller.name, startToken).catch(async (err: unknown) => {
+      await this.withdrawOrUnknown(ref, startToken);
+      throw databaseUnavailable(err);
+    });
+    if (!inserted) {
       // A twin request (same caller, same key) inserted first: answer from its row.
       // Only a key can conflict, so one was sent.
       const twin = await findOrderIdentityByKey(this.pool, caller.name, idempotencyKey!);
-      if (!twin) throw unavailable(new TemporalUnavailableError('the twin request withdrew the order'));
+      if (!twin) throw startRefused(new TemporalUnavailableError('the twin request withdrew the order'));
       return this.replay(twin, hash);
     }
-    await this.startOrWithdraw(input, (err) => unavailable(err));
+    await this.startOrWithdraw(input, startToken, startRefused);
     return { orderId, status: 'PENDING', replayed: false };
   }
 
@@ -108,9 +127,13 @@ export class OrderService {
     try {
       return await this.workflows.cancel(orderId);
     } catch (err) {
-      if (err instanceof NotCancellableError) {
+      if (err instanceof NotCancellableError || err instanceof WorkflowClosedError) {
+        // The workflow's refusal is read against the row as it is now: the order
+        // may have finished, or a retry may have moved it on, since the look above.
         const now = await this.identityOr404(orderId, caller);
-        if (!isTerminal(now.status) && now.status !== 'COMPENSATING') throw startInProgress(orderId);
+        if (isTerminal(now.status)) throw notCancellable(now.status);
+        if (now.startState === 'STARTING') throw startInProgress(orderId);
+        if (err instanceof WorkflowClosedError) throw workflowClosed(now);
         throw notCancellable(now.status);
       }
       if (err instanceof TemporalUnavailableError) {
@@ -135,64 +158,71 @@ export class OrderService {
     await this.workflows.waitForClose(orderId, 5_000);
     const view = (await getOrder(this.pool, orderId))!;
     const attempt = order.attempt + 1;
+    const ref = { orderId, attempt };
     const input = sagaInputFor(view, attempt, this.options.paymentBudgetMs);
-    const moved = await this.pool.query(
-      `UPDATE orders SET attempt = $2, status = 'PENDING', failure_reason = NULL, start_state = 'STARTING',
-                         claimed_run_id = NULL, updated_at = now()
-       WHERE id = $1 AND attempt = $3 AND status = 'FAILED' AND failure_reason = 'PAYMENT_UNAVAILABLE'`,
-      [orderId, attempt, order.attempt],
-    );
-    if (moved.rowCount === 0) throw notRetryable((await findOrderIdentity(this.pool, orderId))!);
-    await this.startOrWithdraw(input, (err) =>
+    const startToken = randomUUID();
+    const moved = await moveToNextAttempt(this.pool, ref, startToken).catch(async (err: unknown) => {
+      await this.withdrawOrUnknown(ref, startToken);
+      throw databaseUnavailable(err);
+    });
+    if (!moved) throw notRetryable((await findOrderIdentity(this.pool, orderId))!);
+    await this.startOrWithdraw(input, startToken, (err) =>
       err instanceof RunningAlreadyError
         ? new HttpError(409, 'RETRY_IN_PROGRESS', 'The previous run is still closing; retry in a moment.')
-        : unavailable(err),
+        : startRefused(err),
     );
     return { orderId, status: 'PENDING', attempt };
   }
 
   /**
-   * Starts the run of an attempt whose row is committed as STARTING. When the
-   * start did not clearly succeed, the attempt is withdrawn unless its run has
-   * claimed it already; PostgreSQL orders the withdrawal against the run's
-   * claim, so either the client hears `withdrawnError` and no run acts, or the
-   * order goes ahead and the client hears 202. Never both, never neither.
+   * Starts the run of an attempt whose row `startToken`'s request committed as
+   * STARTING, and settles it before answering: either a run holds the attempt
+   * (the one just started, or the open run of this attempt that the start met)
+   * and the client hears 202, or the attempt is withdrawn and the client hears
+   * `refusal`. PostgreSQL orders the withdrawal against the run's own claim, so
+   * it is never both and never neither; a write whose reply is lost is read
+   * back, not guessed (records.ts). If PostgreSQL cannot settle it for several
+   * seconds, the answer is 500 OUTCOME_UNKNOWN naming the order.
    */
-  private async startOrWithdraw(input: OrderInput, withdrawnError: (err: unknown) => Error): Promise<void> {
+  private async startOrWithdraw(input: OrderInput, startToken: string, refusal: (err: unknown) => Error): Promise<void> {
     const ref = { orderId: input.orderId, attempt: input.attempt };
+    let outcome: StartOutcome | undefined;
     let failure: unknown;
     try {
-      const outcome = await this.workflows.start(input);
-      if (outcome.kind === 'STARTED') {
-        // Claims the row for the run just created (saves the re-drive a look);
-        // that run's own claim then succeeds, and no other run's can.
-        await markStarted(this.pool, ref, outcome.runId).catch(() => undefined);
-        return;
-      }
-      // An open run of this attempt (a start of an earlier request that landed
-      // late, or the re-drive's) claims the row when it runs. If it is already
-      // past its claim, the re-drive starts another.
-      if (outcome.runningAttempt === input.attempt || input.attempt === 1) return;
-      failure = new RunningAlreadyError();
+      outcome = await this.workflows.start(input);
     } catch (err) {
       failure = err;
     }
-    if (await this.withdraw(ref)) throw withdrawnError(failure);
-    // The run claimed the order before we could withdraw it: it goes ahead.
+    const runId = outcome && (outcome.kind === 'STARTED' || outcome.runningAttempt === input.attempt) ? outcome.runId : undefined;
+    if (runId !== undefined) {
+      // Claimed for that run, which then acts, and no other run can: 202.
+      if ((await this.settle(ref, () => confirmStart(this.pool, ref, runId))) === 'CLAIMED') return;
+      // The sweep took the attempt back while the start took far too long: the run will find nothing.
+      throw refusal(new TemporalUnavailableError('the start took too long and the order was withdrawn'));
+    }
+    // No run this request can name: an open run of the previous attempt (still
+    // closing), or a start that failed or whose outcome is unknown.
+    if (outcome) failure = new RunningAlreadyError();
+    if ((await this.withdrawOrUnknown(ref, startToken)) === 'WITHDRAWN') throw refusal(failure);
+    // A run claimed the attempt before the withdrawal: it goes ahead, and the client hears 202.
   }
 
-  /** withdrawStart, retried through a short PostgreSQL hiccup; 500 OUTCOME_UNKNOWN if it stays down. */
-  private async withdraw(ref: { orderId: string; attempt: number }): Promise<boolean> {
-    for (const delayMs of [...WITHDRAW_RETRY_DELAYS_MS, undefined]) {
+  private withdrawOrUnknown(ref: { orderId: string; attempt: number }, startToken: string): Promise<StartSettlement> {
+    return this.settle(ref, () => withdrawStart(this.pool, ref, startToken));
+  }
+
+  /** A write of the start fence, retried through a short PostgreSQL hiccup; 500 OUTCOME_UNKNOWN if it stays down. */
+  private async settle(ref: { orderId: string; attempt: number }, write: () => Promise<StartSettlement>): Promise<StartSettlement> {
+    for (const delayMs of [...FENCE_RETRY_DELAYS_MS, undefined]) {
       try {
-        return await withdrawStart(this.pool, ref);
+        return await write();
       } catch {
         if (delayMs === undefined) break;
         await new Promise((r) => setTimeout(r, delayMs));
       }
     }
-    // The start may have happened and the order may or may not be withdrawn. The
-    // re-drive starts it if it is still there; the client can look it up.
+    // The run may or may not hold the attempt; if none does, the sweep of
+    // unconfirmed starts withdraws it within a minute. The client can look it up.
     throw new HttpError(
       500,
       'OUTCOME_UNKNOWN',
@@ -223,7 +253,7 @@ export class OrderService {
       await new Promise((r) => setTimeout(r, 50));
       current = await findOrderIdentity(this.pool, existing.orderId);
       // The first request withdrew it: Temporal refused it a moment ago, and no order exists.
-      if (!current) throw unavailable(new TemporalUnavailableError('the earlier request withdrew the order'));
+      if (!current) throw startRefused(new TemporalUnavailableError('the earlier request withdrew the order'));
     }
     return { orderId: current.orderId, status: current.status, replayed: true };
   }
@@ -260,11 +290,34 @@ export function sagaInputFor(order: OrderView, attempt: number, paymentBudgetMs:
 /** A start that met an open run of another attempt (the previous one, still closing). */
 class RunningAlreadyError extends Error {}
 
-function unavailable(err: unknown): Error {
+/** The answer once a start's attempt is withdrawn: nothing happened, and why. */
+function startRefused(err: unknown): HttpError {
   if (err instanceof TemporalUnavailableError) {
     return new HttpError(503, 'TEMPORAL_UNAVAILABLE', 'The workflow service is unavailable; nothing was changed. Retry later.');
   }
-  return err instanceof Error ? err : new Error(String(err));
+  // Not transient (an expired key, a missing namespace, a codec error): the
+  // operator must fix the cause, and the message says which.
+  const cause = startFailureCause(err);
+  return new HttpError(
+    503,
+    'TEMPORAL_START_REFUSED',
+    `The workflow service refused to start the order (${cause}); nothing was changed.`,
+    { cause },
+  );
+}
+
+/** A write that failed and was then confirmed taken back (or never made). */
+function databaseUnavailable(err: unknown): HttpError {
+  return new HttpError(503, 'DATABASE_UNAVAILABLE', `The database did not answer (${(err as Error).message}); nothing was changed. Retry later.`);
+}
+
+function workflowClosed(order: OrderIdentity): HttpError {
+  return new HttpError(
+    409,
+    'WORKFLOW_CLOSED',
+    `The order is ${order.status} but its workflow has ended without finishing it (terminated?), so nothing can carry a cancel out; an operator must resolve it (docs/operations.md).`,
+    { status: order.status },
+  );
 }
 
 function startInProgress(orderId: string): HttpError {

@@ -7,6 +7,7 @@ import {
   type Client,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { status } from '@grpc/grpc-js';
 import { cancelOrderUpdate } from '../../workflows/definitions';
 import { ensureSearchAttributes } from '../../lib/temporal/connection';
 import { CustomerIdKey, OrderAmountCentsKey, OrderStatusKey } from '../../workflows/search-attributes';
@@ -19,7 +20,12 @@ import { ErrorType, workflowIdFor, type CancelResult, type OrderInput } from '..
  */
 export type StartOutcome =
   | { kind: 'STARTED'; /** The new run's first run id: the run the API may claim the row for. */ runId: string }
-  | { kind: 'RUNNING_ALREADY'; runningAttempt: number | undefined };
+  | {
+      kind: 'RUNNING_ALREADY';
+      runningAttempt: number | undefined;
+      /** The open run's first run id, when the server could say: the run the API may claim the row for. */
+      runId?: string;
+    };
 
 /** What the HTTP layer needs from Temporal; the unit tests give it a recording fake. */
 export interface OrderWorkflows {
@@ -29,7 +35,10 @@ export interface OrderWorkflows {
    * time: the start may then still have happened (the caller's fence decides).
    */
   start(input: OrderInput): Promise<StartOutcome>;
-  /** Asks the running saga to cancel; rejects with NotCancellableError once it is terminal or compensating. */
+  /**
+   * Asks the running saga to cancel; rejects with NotCancellableError once it is
+   * terminal or compensating, WorkflowClosedError when no run is open.
+   */
   cancel(orderId: string): Promise<CancelResult>;
   /** Waits (briefly) for the order's current run to close, so a retry can start the next one. */
   waitForClose(orderId: string, timeoutMs: number): Promise<void>;
@@ -37,6 +46,8 @@ export interface OrderWorkflows {
 }
 
 export class NotCancellableError extends Error {}
+/** No run of the order's workflow is open (it closed, was terminated, or its history was purged). */
+export class WorkflowClosedError extends Error {}
 /** The call did not reach a server or a worker that could answer it in time. */
 export class TemporalUnavailableError extends Error {}
 
@@ -61,14 +72,17 @@ export function temporalOrderWorkflows(client: Client, taskQueue: string, option
       throw isUnavailable(err) ? new TemporalUnavailableError(String((err as Error).message ?? err)) : err;
     });
 
-  /** The attempt of the open run, from its memo; undefined when none is open or the server cannot say. */
-  const runningAttempt = async (orderId: string): Promise<number | undefined> => {
+  /** The open run: its attempt (from its memo) and first run id; nothing known when none is open or the server cannot say. */
+  const openRun = async (orderId: string): Promise<{ runningAttempt: number | undefined; runId?: string }> => {
     try {
       const run = await withDeadline(() => client.workflow.getHandle(workflowIdFor(orderId)).describe(), PING_DEADLINE_MS);
       const attempt = run.memo?.attempt;
-      return run.status.name === 'RUNNING' && typeof attempt === 'number' ? attempt : undefined;
+      if (run.status.name !== 'RUNNING' || typeof attempt !== 'number') return { runningAttempt: undefined };
+      // The saga claims with its first run id; a run that never continued as new has no other.
+      const runId = run.raw?.workflowExecutionInfo?.firstRunId || run.runId;
+      return { runningAttempt: attempt, runId: runId || undefined };
     } catch {
-      return undefined;
+      return { runningAttempt: undefined };
     }
   };
 
@@ -99,7 +113,7 @@ export function temporalOrderWorkflows(client: Client, taskQueue: string, option
       return { kind: 'STARTED', runId: handle.firstExecutionRunId };
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) {
-        return { kind: 'RUNNING_ALREADY', runningAttempt: await runningAttempt(input.orderId) };
+        return { kind: 'RUNNING_ALREADY', ...(await openRun(input.orderId)) };
       }
       throw err;
     }
@@ -140,8 +154,9 @@ export function temporalOrderWorkflows(client: Client, taskQueue: string, option
         if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
           if (err.cause.type === ErrorType.NotCancellable) throw new NotCancellableError(err.cause.message);
         }
-        // Update on a closed (or purged) run: nothing is left to cancel.
-        if (err instanceof WorkflowNotFoundError) throw new NotCancellableError('The order has already finished.');
+        // Update on a closed (or purged) run: no saga is there to carry a cancel out.
+        // Whether the order finished is for the database to say (order-service.ts).
+        if (err instanceof WorkflowNotFoundError) throw new WorkflowClosedError(err.message);
         // The call was cut off before its answer (the server restarted, the connection
         // dropped): the Update may or may not have reached the workflow.
         if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) throw new TemporalUnavailableError(err.message);
@@ -176,6 +191,19 @@ function lacksSearchAttributes(err: unknown): boolean {
     if (isGrpcServiceError(e) && e.code === 3 && /search attribute/i.test(e.message)) return true;
   }
   return false;
+}
+
+/**
+ * What made a start fail, for the client's answer once the order is withdrawn:
+ * the gRPC status name (UNAUTHENTICATED for an expired key, PERMISSION_DENIED,
+ * NOT_FOUND for a missing namespace) or, for a failure before any call (a
+ * payload codec error), the error's name.
+ */
+export function startFailureCause(err: unknown): string {
+  for (let e: unknown = err; e instanceof Error; e = e.cause === e ? undefined : e.cause) {
+    if (isGrpcServiceError(e)) return status[e.code] ?? `GRPC_${e.code}`;
+  }
+  return err instanceof Error && err.name !== 'Error' ? err.name : 'START_FAILED';
 }
 
 function isUnavailable(err: unknown): boolean {

@@ -36,10 +36,14 @@ export function orderRoutes(deps: OrderRouteDeps): Router {
     const { paymentMethod: _pm, attempt: _a, owner: _o, ...rest } = order;
     return { ...rest, links: links(order.orderId) };
   };
-  /** Unknown and malformed ids are both simply "no such order". */
+  /**
+   * Unknown and malformed ids are both simply "no such order". A UUID names the
+   * same order in any case (.NET and Swift send GUIDs in upper case); from here
+   * on the id is lower case, as in the database, the workflow id and answers.
+   */
   const orderIdOr404 = (raw: string): string => {
     if (!orderIdParam.safeParse(raw).success) throw orderNotFound(raw);
-    return raw;
+    return raw.toLowerCase();
   };
 
   router.post('/', deps.shedder.guard('place', async (req, res) => {
@@ -63,9 +67,10 @@ export function orderRoutes(deps: OrderRouteDeps): Router {
   });
 
   router.get('/:id', async (req, res) => {
-    const order = await getOrder(pool, orderIdOr404(String(req.params.id)));
+    const orderId = orderIdOr404(String(req.params.id));
+    const order = await getOrder(pool, orderId);
     // Another caller's order is "not found" too: a 403 would confirm that the id exists.
-    if (!order || !mayAccess(callerOf(res), order.owner)) throw orderNotFound(req.params.id);
+    if (!order || !mayAccess(callerOf(res), order.owner)) throw orderNotFound(orderId);
     res.json(present(order));
   });
 

@@ -134,13 +134,13 @@ describe("the API's withdrawal of an order and the saga's claim exclude each oth
   it('claimed first: the withdrawal fails and the order stays', async () => {
     const { ref } = await newOrder(450, 1, 'STARTING');
     expect(await markStarted(pool, ref, 'run-a')).toBe(true);
-    expect(await withdrawStart(pool, ref)).toBe(false);
+    expect(await withdrawStart(pool, ref, null)).toBe('CLAIMED');
     expect(await getOrder(pool, ref.orderId)).not.toBeNull();
   });
 
   it('withdrawn first: the row is gone and a late claim finds nothing', async () => {
     const { ref } = await newOrder(450, 1, 'STARTING');
-    expect(await withdrawStart(pool, ref)).toBe(true);
+    expect(await withdrawStart(pool, ref, null)).toBe('WITHDRAWN');
     expect(await markStarted(pool, ref, 'run-a')).toBe(false);
     expect(await getOrder(pool, ref.orderId)).toBeNull();
   });
@@ -151,8 +151,10 @@ describe("the API's withdrawal of an order and the saga's claim exclude each oth
       orders.map(async ({ ref }, i) => {
         const [claimed, withdrawn] =
           i % 2 === 0
-            ? await Promise.all([markStarted(pool, ref, 'run-a'), withdrawStart(pool, ref)])
-            : await Promise.all([withdrawStart(pool, ref), markStarted(pool, ref, 'run-a')]).then(([w, c]) => [c, w]);
+            ? await Promise.all([markStarted(pool, ref, 'run-a'), withdrawStart(pool, ref, null).then((w) => w === 'WITHDRAWN')])
+            : await Promise.all([withdrawStart(pool, ref, null).then((w) => w === 'WITHDRAWN'), markStarted(pool, ref, 'run-a')]).then(
+                ([w, c]) => [c, w],
+              );
         const exists = (await getOrder(pool, ref.orderId)) !== null;
         return { claimed, withdrawn, exists };
       }),
@@ -163,7 +165,7 @@ describe("the API's withdrawal of an order and the saga's claim exclude each oth
     }
   });
 
-  it('a second run of the same attempt (the re-drive, after the first claimed and closed) cannot claim it', async () => {
+  it('a second run of the same attempt (a late start, after the first claimed and closed) cannot claim it', async () => {
     const { ref } = await newOrder(450, 1, 'STARTING');
     expect(await markStarted(pool, ref, 'run-a')).toBe(true);
     expect(await markStarted(pool, ref, 'run-b')).toBe(false);
@@ -178,7 +180,7 @@ describe("the API's withdrawal of an order and the saga's claim exclude each oth
     it('claims a STARTING order, reserves it, and the withdrawal then fails', async () => {
       const { ref } = await newOrder(450, 1, 'STARTING');
       expect(await new MockActivityEnvironment().run(acts().claimAndReserve, ref, 'run-a')).toBe('RESERVED');
-      expect(await withdrawStart(pool, ref)).toBe(false);
+      expect(await withdrawStart(pool, ref, null)).toBe('CLAIMED');
       expect(await getOrder(pool, ref.orderId)).toMatchObject({ status: 'RESERVED' });
       // A retry of the same run's reserve (a lost reply) is accepted and changes nothing.
       expect(await new MockActivityEnvironment().run(acts().claimAndReserve, ref, 'run-a')).toBe('RESERVED');
@@ -187,7 +189,7 @@ describe("the API's withdrawal of an order and the saga's claim exclude each oth
 
     it('a withdrawn order, or one another run holds, is not claimed and nothing is reserved', async () => {
       const withdrawn = await newOrder(450, 1, 'STARTING');
-      expect(await withdrawStart(pool, withdrawn.ref)).toBe(true);
+      expect(await withdrawStart(pool, withdrawn.ref, null)).toBe('WITHDRAWN');
       expect(await new MockActivityEnvironment().run(acts().claimAndReserve, withdrawn.ref, 'run-a')).toBe('NOT_CLAIMED');
       expect(await reserved(withdrawn.ref.orderId)).toBe(0);
 
@@ -205,7 +207,7 @@ describe("the API's withdrawal of an order and the saga's claim exclude each oth
     await pool.query(`UPDATE orders SET attempt = 2, status = 'PENDING', failure_reason = NULL, start_state = 'STARTING' WHERE id = $1`, [
       ref.orderId,
     ]);
-    expect(await withdrawStart(pool, { ...ref, attempt: 2 })).toBe(true);
+    expect(await withdrawStart(pool, { ...ref, attempt: 2 }, null)).toBe('WITHDRAWN');
     expect(await getOrder(pool, ref.orderId)).toMatchObject({ attempt: 1, status: 'FAILED', failureReason: 'PAYMENT_UNAVAILABLE' });
     expect(await markStarted(pool, { ...ref, attempt: 2 }, 'run-a')).toBe(false);
   });

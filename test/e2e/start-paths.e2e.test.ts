@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { redriveUnconfirmedStarts } from '../../api/orders/start-redrive';
-import { temporalOrderWorkflows } from '../../api/orders/workflow-gateway';
+import { sweepUnconfirmedStarts } from '../../api/orders/start-sweep';
 import { insertOrder } from '../../activities/orders/records';
 import type { Pool } from '../../lib/db/pool';
 import { workflowIdFor, type OrderState } from '../../workflows/types';
@@ -140,42 +139,68 @@ describe('a start whose run claims the order before the API gives up', () => {
   });
 });
 
-describe('the re-drive of unconfirmed starts', () => {
+describe('the sweep of unconfirmed starts', () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack('redrive');
+    stack = await startStack('sweep');
   });
   afterAll(async () => {
     await stack?.stop();
   });
 
-  it('starts the saga of an order left STARTING (its API died between commit and start)', async () => {
-    const product = await freshProduct(pool, { stock: 5, priceCents: 250 });
+  const leftStarting = async (productId: string) => {
     const orderId = randomUUID();
     await insertOrder(
       pool,
       {
         orderId,
-        customerId: 'c-redrive',
-        items: [{ productId: product.id, quantity: 1, priceCents: 250 }],
+        customerId: 'c-sweep',
+        items: [{ productId, quantity: 1, priceCents: 250 }],
         amountCents: 250,
         paymentMethod: 'pm_card_visa',
         attempt: 1,
         idempotencyKey: null,
         requestHash: null,
         paymentBudgetMs: 60_000,
+        fenced: true,
       },
       'STARTING',
     );
     await pool.query(`UPDATE orders SET updated_at = now() - interval '5 minutes' WHERE id = $1`, [orderId]);
-    const workflows = temporalOrderWorkflows(client, stack.taskQueue);
-    const started = await redriveUnconfirmedStarts(pool, workflows, 60_000);
-    expect(started).toBeGreaterThanOrEqual(1);
+    return orderId;
+  };
+
+  it('withdraws an order left STARTING (its API died between commit and start), and a late start of it does nothing', async () => {
+    const product = await freshProduct(pool, { stock: 5, priceCents: 250 });
+    const orderId = await leftStarting(product.id);
+    expect(await sweepUnconfirmedStarts(pool)).toContainEqual({ orderId, attempt: 1 });
+    expect((await call(stack.baseUrl, 'GET', `/api/orders/${orderId}`)).status).toBe(404);
+    // A start that was on its way when the API died lands now: its run finds nothing to claim.
+    const handle = await client.workflow.start('orderSaga', {
+      workflowId: workflowIdFor(orderId),
+      taskQueue: stack.taskQueue,
+      args: [{ orderId, customerId: 'c-sweep', items: [{ productId: product.id, quantity: 1, priceCents: 250 }], amountCents: 250, paymentMethod: 'pm_card_visa', attempt: 1, idempotencyKey: null, requestHash: null, paymentBudgetMs: 60_000, fenced: true }],
+    });
+    expect((await handle.result()) as OrderState).toMatchObject({ abandoned: true });
+    expect(await stockOf(pool, product.id)).toBe(5);
+    expect(await paymentsOf(orderId)).toBe(0);
+  });
+
+  it('leaves alone an order whose run claimed it first: it completes, charged once', async () => {
+    const product = await freshProduct(pool, { stock: 5, priceCents: 250 });
+    const orderId = await leftStarting(product.id);
+    // Temporal had started the run before the API died: the run claims the row.
+    await client.workflow.start('orderSaga', {
+      workflowId: workflowIdFor(orderId),
+      taskQueue: stack.taskQueue,
+      args: [{ orderId, customerId: 'c-sweep', items: [{ productId: product.id, quantity: 1, priceCents: 250 }], amountCents: 250, paymentMethod: 'pm_card_visa', attempt: 1, idempotencyKey: null, requestHash: null, paymentBudgetMs: 60_000, fenced: true }],
+    });
+    await waitFor('the run claimed the order', async () => {
+      const rows = await pool.query(`SELECT start_state FROM orders WHERE id = $1`, [orderId]);
+      return rows.rows[0]?.start_state === 'STARTED' ? true : undefined;
+    });
+    expect(await sweepUnconfirmedStarts(pool)).not.toContainEqual({ orderId, attempt: 1 });
     const order = await untilTerminal(stack.baseUrl, orderId);
     expect(order).toMatchObject({ status: 'COMPLETED', payment: { chargedCents: 250, refundedCents: 0 } });
-    // Confirmed: a second round leaves it alone.
-    const rows = await pool.query(`SELECT start_state FROM orders WHERE id = $1`, [orderId]);
-    expect(rows.rows[0].start_state).toBe('STARTED');
-    await waitFor('nothing left to re-drive', async () => ((await redriveUnconfirmedStarts(pool, workflows, 60_000)) === 0 ? true : undefined));
   });
 });

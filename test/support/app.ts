@@ -1,6 +1,6 @@
 import type { Express } from 'express';
 import { createApp, type AppDeps } from '../../api/app';
-import type { OrderWorkflows } from '../../api/orders/workflow-gateway';
+import type { OrderWorkflows, StartOutcome } from '../../api/orders/workflow-gateway';
 import type { Pool } from '../../lib/db/pool';
 import { createLogger } from '../../lib/logger';
 import type { OrderInput } from '../../workflows/types';
@@ -43,4 +43,25 @@ export function recordingWorkflows(): { workflows: OrderWorkflows; started: Orde
     ping: async () => undefined,
   };
   return { workflows, started, cancelled };
+}
+
+/**
+ * A Temporal gateway whose start runs `onStart` (which may claim the row, as a
+ * fast run would, or never return, as a start whose API died) and answers with
+ * it; `starts` records every input. Cancels are not expected.
+ */
+export function scriptedWorkflows(onStart: (input: OrderInput) => Promise<StartOutcome>): OrderWorkflows & { starts: OrderInput[] } {
+  const starts: OrderInput[] = [];
+  return {
+    starts,
+    start: async (input) => {
+      starts.push(input);
+      return onStart(input);
+    },
+    cancel: async () => {
+      throw new Error('not expected');
+    },
+    waitForClose: async () => undefined,
+    ping: async () => undefined,
+  };
 }

@@ -104,9 +104,10 @@ describe('load shedding', () => {
   });
 
   it('a handler that fails gives its slot back', async () => {
+    // A start that fails for good is withdrawn and answered 503 TEMPORAL_START_REFUSED (start-fence.test.ts).
     const failing: OrderWorkflows = { ...accepting, start: async () => Promise.reject(new Error('boom')) };
     const server = app({ workflows: failing, maxOrdersInFlight: 1 });
-    for (let i = 0; i < 3; i++) expect((await request(server).post('/api/orders').send(order())).status).toBe(500);
+    for (let i = 0; i < 3; i++) expect((await request(server).post('/api/orders').send(order())).status).toBe(503);
     expect((await request(server).post('/api/orders').send({})).status).toBe(400);
   });
 });
@@ -229,8 +230,10 @@ describe('hardening', () => {
   });
 
   it('an unexpected error answers a bare 500 without its message or stack', async () => {
-    const failing: OrderWorkflows = { ...accepting, start: async () => Promise.reject(new Error('pg at 10.1.2.3 said no')) };
-    const res = await request(app({ workflows: failing })).post('/api/orders').send(order());
+    const failing: OrderWorkflows = { ...accepting, cancel: async () => Promise.reject(new Error('pg at 10.1.2.3 said no')) };
+    const server = app({ workflows: failing });
+    const placed = await request(server).post('/api/orders').send(order());
+    const res = await request(server).post(`/api/orders/${placed.body.orderId}/cancel`);
     expect(res.status).toBe(500);
     expect(res.body).toEqual({ error: { code: 'INTERNAL', message: 'Internal server error.' } });
     expect(res.text).not.toMatch(/10\.1\.2\.3|\.ts:\d+/);

@@ -6,7 +6,7 @@ import { HttpError } from '../../api/errors';
 import { OrderService } from '../../api/orders/order-service';
 import { TemporalUnavailableError, type OrderWorkflows, type StartOutcome } from '../../api/orders/workflow-gateway';
 import type { Pool } from '../../lib/db/pool';
-import type { OrderInput } from '../../workflows/types';
+import { scriptedWorkflows } from '../support/app';
 import { freshProduct, testPool } from '../support/db';
 
 /**
@@ -25,21 +25,7 @@ afterAll(async () => {
 });
 
 /** A gateway whose start runs `onStart` (which may claim the row, as a fast run would) and answers with it. */
-function scripted(onStart: (input: OrderInput) => Promise<StartOutcome>): OrderWorkflows & { starts: OrderInput[] } {
-  const starts: OrderInput[] = [];
-  return {
-    starts,
-    start: async (input) => {
-      starts.push(input);
-      return onStart(input);
-    },
-    cancel: async () => {
-      throw new Error('not expected');
-    },
-    waitForClose: async () => undefined,
-    ping: async () => undefined,
-  };
-}
+const scripted = scriptedWorkflows;
 
 const timeout = () => Promise.reject(new TemporalUnavailableError('deadline exceeded'));
 const service = (workflows: OrderWorkflows) => new OrderService(pool, workflows, { paymentBudgetMs: 60_000 });
@@ -67,10 +53,17 @@ describe('placing an order when the start is not clearly confirmed', () => {
     expect(await findOrderIdentity(pool, placed.orderId)).toMatchObject({ startState: 'STARTED' });
   });
 
-  it('an open run of the order already exists (an earlier request landed late): 202, left for that run to claim', async () => {
-    const workflows = scripted(async () => ({ kind: 'RUNNING_ALREADY', runningAttempt: 1 }));
+  it('an open run of the order already exists (an earlier try of the start landed): 202, claimed for that run', async () => {
+    const workflows = scripted(async () => ({ kind: 'RUNNING_ALREADY', runningAttempt: 1, runId: 'run-open' }));
     const placed = await service(workflows).place(await body(), 'key-' + Math.random(), OPEN_CALLER);
-    expect(await findOrderIdentity(pool, placed.orderId)).toMatchObject({ startState: 'STARTING' });
+    expect(await findOrderIdentity(pool, placed.orderId)).toMatchObject({ startState: 'STARTED' });
+    expect((await pool.query(`SELECT claimed_run_id FROM orders WHERE id = $1`, [placed.orderId])).rows[0].claimed_run_id).toBe('run-open');
+  });
+
+  it('an open run that the server could not name: the order is withdrawn (503), since a 202 must rest on a claim', async () => {
+    const workflows = scripted(async () => ({ kind: 'RUNNING_ALREADY', runningAttempt: undefined }));
+    expect(await httpStatus(service(workflows).place(await body(), undefined, OPEN_CALLER))).toBe('503 TEMPORAL_START_REFUSED');
+    expect(await findOrderIdentity(pool, workflows.starts[0]!.orderId)).toBeNull();
   });
 
   it('a clean start confirms the row', async () => {
@@ -96,7 +89,7 @@ describe('retrying an order when the start is not clearly confirmed', () => {
 
   it("attempt 2's own run is open (its start landed late): 202", async () => {
     const orderId = await failedOrder();
-    const workflows = scripted(async () => ({ kind: 'RUNNING_ALREADY', runningAttempt: 2 }));
+    const workflows = scripted(async () => ({ kind: 'RUNNING_ALREADY', runningAttempt: 2, runId: 'run-2' }));
     expect(await service(workflows).retry(orderId, OPEN_CALLER)).toMatchObject({ attempt: 2, status: 'PENDING' });
     expect(await findOrderIdentity(pool, orderId)).toMatchObject({ attempt: 2, status: 'PENDING' });
   });
@@ -111,9 +104,12 @@ describe('retrying an order when the start is not clearly confirmed', () => {
 
 describe('cancelling an order whose start is not confirmed yet', () => {
   it('answers 409 START_IN_PROGRESS instead of a final NOT_CANCELLABLE, and sends nothing to Temporal', async () => {
-    const workflows = scripted(async () => ({ kind: 'RUNNING_ALREADY', runningAttempt: 1 }));
-    const placed = await service(workflows).place(await body(), 'key-' + Math.random(), OPEN_CALLER);
-    expect(await httpStatus(service(workflows).cancel(placed.orderId, OPEN_CALLER))).toBe('409 START_IN_PROGRESS');
+    // The start is still on its way: the row is committed, its start not settled.
+    const workflows = scripted(() => new Promise<never>(() => undefined));
+    void service(workflows).place(await body(), undefined, OPEN_CALLER);
+    for (let i = 0; i < 100 && workflows.starts.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    const orderId = workflows.starts[0]!.orderId;
+    expect(await httpStatus(service(workflows).cancel(orderId, OPEN_CALLER))).toBe('409 START_IN_PROGRESS');
   });
 });
 

@@ -1,6 +1,11 @@
-import { WorkflowExecutionAlreadyStartedError, WorkflowUpdateRPCTimeoutOrCancelledError, type Client } from '@temporalio/client';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
+  type Client,
+} from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
-import { TemporalUnavailableError, temporalOrderWorkflows } from '../../api/orders/workflow-gateway';
+import { TemporalUnavailableError, WorkflowClosedError, startFailureCause, temporalOrderWorkflows } from '../../api/orders/workflow-gateway';
 import type { OrderInput } from '../../workflows/types';
 
 /**
@@ -30,6 +35,8 @@ function grpcError(code: number): Error {
 interface FakeRun {
   status: { name: string };
   memo?: Record<string, unknown>;
+  runId?: string;
+  raw?: { workflowExecutionInfo?: { firstRunId?: string } };
 }
 
 function fakeClient(opts: { start: () => Promise<unknown>; describe?: () => Promise<FakeRun> }): { client: Client; starts: unknown[] } {
@@ -65,9 +72,21 @@ describe('workflow gateway: starts', () => {
       start: async () => {
         throw new WorkflowExecutionAlreadyStartedError('already', `order-${input.orderId}`, 'orderSaga');
       },
-      describe: async () => ({ status: { name: 'RUNNING' }, memo: { attempt: 1 } }),
+      describe: async () => ({ status: { name: 'RUNNING' }, memo: { attempt: 1 }, runId: 'run-now', raw: { workflowExecutionInfo: { firstRunId: 'run-first' } } }),
     });
-    await expect(temporalOrderWorkflows(client, 'q').start(input)).resolves.toEqual({ kind: 'RUNNING_ALREADY', runningAttempt: 1 });
+    await expect(temporalOrderWorkflows(client, 'q').start(input)).resolves.toEqual({
+      kind: 'RUNNING_ALREADY',
+      runningAttempt: 1,
+      // The run claims with its first run id, so the API claims for that one.
+      runId: 'run-first',
+    });
+  });
+
+  it('names the cause of a start that failed for good: the gRPC status, else the error', () => {
+    expect(startFailureCause(grpcError(7))).toBe('PERMISSION_DENIED');
+    expect(startFailureCause(new Error('wrapped', { cause: grpcError(16) }))).toBe('UNAUTHENTICATED');
+    expect(startFailureCause(new TypeError('codec'))).toBe('TypeError');
+    expect(startFailureCause(new Error('codec'))).toBe('START_FAILED');
   });
 
   it('a timed-out or unreachable server is TemporalUnavailableError, whatever may have happened', async () => {
@@ -94,5 +113,16 @@ describe('workflow gateway: cancels', () => {
     // A structural stand-in for the calls the gateway makes; the real Client has far more.
     const gateway = temporalOrderWorkflows(fake as unknown as Client, 'q');
     await expect(gateway.cancel(input.orderId)).rejects.toBeInstanceOf(TemporalUnavailableError);
+  });
+
+  it('an Update sent to a closed or terminated run is WorkflowClosedError, not "not cancellable"', async () => {
+    const closed = new WorkflowNotFoundError('workflow execution already completed', `order-${input.orderId}`, undefined);
+    const fake = {
+      withDeadline: <T>(_deadline: number, fn: () => Promise<T>) => fn(),
+      workflow: { getHandle: () => ({ executeUpdate: async () => Promise.reject(closed) }) },
+    };
+    // A structural stand-in for the calls the gateway makes; the real Client has far more.
+    const gateway = temporalOrderWorkflows(fake as unknown as Client, 'q');
+    await expect(gateway.cancel(input.orderId)).rejects.toBeInstanceOf(WorkflowClosedError);
   });
 });

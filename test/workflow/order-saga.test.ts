@@ -590,6 +590,81 @@ describe('order saga (time-skipping)', () => {
     expect(fake.names().slice(-4)).toEqual(['markCompensating', 'refundPayment', 'releaseInventory', 'finishOrder']);
   });
 
+  it("a customer's cancel during the compensation of an operator's workflow cancel is accepted: the order ends CANCELLED", async () => {
+    const started = deferred();
+    const compensating = deferred();
+    const release = deferred();
+    const fake = fakeActivities({
+      chargePayment: blockUntilCancelled(started.resolve),
+      releaseInventory: async () => {
+        compensating.resolve();
+        await release.promise;
+      },
+    });
+    let answer: unknown;
+    const result = await runSaga(fake.activities, {
+      during: async (handle) => {
+        await started.promise;
+        await handle.cancel(); // the operator, from the Web UI
+        await compensating.promise;
+        const customer = await handle.startUpdate(cancelOrderUpdate, { waitForStage: WorkflowUpdateStage.ACCEPTED }).catch((e: unknown) => e);
+        release.resolve();
+        answer = customer instanceof Error ? customer : await (customer as { result(): Promise<unknown> }).result();
+      },
+    });
+    expect(answer).toMatchObject({ status: 'COMPENSATING' });
+    expect(result).toMatchObject({ status: 'CANCELLED', failureReason: 'CANCELLED_BY_CUSTOMER' });
+  });
+
+  /**
+   * One workflow task on two workers at once: W1 lost Temporal but kept
+   * PostgreSQL, so its task timed out while its local activities went on; W2
+   * replays that task with a customer's cancel in it. The row below behaves as
+   * PostgreSQL does (activities/orders/activities.ts): W1's writes land in it
+   * from the side, W2's go through the saga's activities.
+   */
+  it('a cancel that meets a compensation another try of the task began for another reason is refused, never 202 and then FAILED', async () => {
+    const row = { status: 'RESERVED' as string, failureReason: null as string | null };
+    const cancelAccepted = deferred();
+    const fake = fakeActivities({
+      chargePayment: async () => {
+        await cancelAccepted.promise;
+        // W1, which saw the decline without the cancel, began compensating first.
+        Object.assign(row, { status: 'COMPENSATING', failureReason: 'PAYMENT_DECLINED' });
+        throw ApplicationFailure.nonRetryable('declined', ErrorType.PaymentDeclined);
+      },
+      markCompensating: async (_ref: unknown, reason?: string | null) => {
+        if (row.status === 'COMPENSATING' || ['COMPLETED', 'FAILED', 'CANCELLED'].includes(row.status)) {
+          return { status: row.status, failureReason: row.failureReason } as never;
+        }
+        Object.assign(row, { status: 'COMPENSATING', failureReason: reason ?? null });
+        return { status: 'COMPENSATING', failureReason: reason ?? null } as never;
+      },
+      releaseInventory: async () => {
+        // W1 finishes meanwhile.
+        if (row.status === 'COMPENSATING') Object.assign(row, { status: 'FAILED' });
+      },
+      finishOrder: async (_ref, status, reason) => {
+        if (row.status === status && row.failureReason === reason) return;
+        if (row.status !== 'COMPENSATING') throw ApplicationFailure.nonRetryable(`conflict: ${row.status} (${row.failureReason}), wanted ${status} (${reason})`);
+        Object.assign(row, { status, failureReason: reason });
+      },
+    });
+    let answer: unknown;
+    const result = await runSaga(fake.activities, {
+      during: async (handle) => {
+        await new Promise((r) => setTimeout(r, 200)); // the charge is running
+        const update = await handle.startUpdate(cancelOrderUpdate, { waitForStage: WorkflowUpdateStage.ACCEPTED });
+        cancelAccepted.resolve();
+        answer = await update.result().catch((e: unknown) => e);
+      },
+    }).catch((e: unknown) => e);
+    expect(answer).toBeInstanceOf(WorkflowUpdateFailedError);
+    expect(((answer as WorkflowUpdateFailedError).cause as ApplicationFailure).type).toBe(ErrorType.NotCancellable);
+    expect(result).toMatchObject({ status: 'FAILED', failureReason: 'PAYMENT_DECLINED' });
+    expect(row).toEqual({ status: 'FAILED', failureReason: 'PAYMENT_DECLINED' });
+  });
+
   it('a cancel while the order is compensating is refused (409), and the order ends as it was going to', async () => {
     const compensating = deferred();
     const release = deferred();
