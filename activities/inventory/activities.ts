@@ -121,11 +121,17 @@ export async function commitReservation(tx: PoolClient, ref: OrderRef): Promise<
 /**
  * Locks the order's product rows in id order before changing stock, so that two
  * multi-item orders touching the same products cannot deadlock each other.
+ *
+ * FOR NO KEY UPDATE, not FOR UPDATE: it still excludes the other stock writers
+ * (and the stock count's upsert), but not the FOR KEY SHARE that the foreign key
+ * of a new order's lines takes on the product, so a stock writer that stalls
+ * does not hold up POST /api/orders for that product. The UPDATEs that follow
+ * take the same mode as long as they leave `id`, the table's only key, alone.
  */
 async function lockOrderProducts(tx: PoolClient, orderId: string): Promise<void> {
   await tx.query(
     `SELECT p.id FROM products p JOIN order_items i ON i.product_id = p.id
-     WHERE i.order_id = $1 ORDER BY p.id FOR UPDATE OF p`,
+     WHERE i.order_id = $1 ORDER BY p.id FOR NO KEY UPDATE OF p`,
     [orderId],
   );
 }
