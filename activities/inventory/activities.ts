@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { inTransaction, type Pool, type PoolClient } from '../../lib/db/pool';
 import { ErrorType, type OrderRef, type ReserveOutcome } from '../../workflows/types';
-import { markStarted, transition } from '../orders/records';
+import { OrderStateConflictError, markStarted, transition } from '../orders/records';
 import { callService, providerCall, type ServiceBehaviour } from '../simulation';
 
 export function inventoryActivities(pool: Pool, behaviour: ServiceBehaviour, random?: () => number) {
@@ -96,8 +96,12 @@ export function inventoryActivities(pool: Pool, behaviour: ServiceBehaviour, ran
  * Consumes the reservation of a completed order: its quantities leave the shelf
  * and stop being held. Call it in the transaction that moves the order to
  * COMPLETED. It acts only while this attempt's order is COMPLETED and its
- * reservation still RESERVED, so a repeat (or a late call for an order that never
- * completed) changes nothing. Returns whether it consumed anything.
+ * reservation still RESERVED; a repeat finds the reservation COMMITTED, changes
+ * nothing and returns false. Anything else (the reservation RELEASED or missing,
+ * or the order not COMPLETED) is a drift between the database and the workflow:
+ * it throws OrderStateConflictError, as moveOrder does, so that the transaction
+ * rolls back instead of completing an order whose goods never left the shelf,
+ * and the local activity retries, logged, until an operator looks.
  */
 export async function commitReservation(tx: PoolClient, ref: OrderRef): Promise<boolean> {
   const committed = await tx.query(
@@ -107,7 +111,18 @@ export async function commitReservation(tx: PoolClient, ref: OrderRef): Promise<
        AND o.id = r.order_id AND o.attempt = r.attempt AND o.status = 'COMPLETED'`,
     [ref.orderId, ref.attempt],
   );
-  if (committed.rowCount === 0) return false;
+  if (committed.rowCount === 0) {
+    const found = await tx.query<{ status: string }>(
+      `SELECT status FROM inventory_reservations WHERE order_id = $1 AND attempt = $2`,
+      [ref.orderId, ref.attempt],
+    );
+    const status = found.rows[0]?.status;
+    if (status === 'COMMITTED') return false;
+    throw new OrderStateConflictError(
+      `Order ${ref.orderId} attempt ${ref.attempt}: completing it, its reservation is ${status ?? 'missing'}, ` +
+        `not RESERVED (or COMMITTED by an earlier try)`,
+    );
+  }
   await lockOrderProducts(tx, ref.orderId);
   await tx.query(
     `UPDATE products p SET on_hand = p.on_hand - i.quantity, reserved = p.reserved - i.quantity, updated_at = now()

@@ -4,7 +4,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createActivities, type OrderActivities } from '../../activities';
-import { getOrder, insertNewOrder } from '../../activities/orders/records';
+import { OrderStateConflictError, getOrder, insertNewOrder } from '../../activities/orders/records';
 import { testApp } from '../support/app';
 import type { OrderWorkflows } from '../../api/orders/workflow-gateway';
 import { createPool, type Pool } from '../../lib/db/pool';
@@ -161,6 +161,33 @@ describe('on-hand and reserved stock', () => {
     await expect(run(acts.completeOrder, ref)).rejects.toThrow(/expected PAID to move to COMPLETED/);
     expect(await stateOf(p.id)).toEqual({ onHand: 10, reserved: 4, stock: 6 });
     expect(await reservationStatus(ref)).toBe('RESERVED');
+  });
+
+  it('completeOrder of a PAID order whose reservation was released throws, and the order stays PAID with its stock', async () => {
+    const p = await freshProduct(pool, { stock: 10 });
+    const ref = await newOrder(p.id, 4);
+    await run(acts.reserveInventory, ref);
+    await run(acts.chargePayment, ref);
+    await run(acts.releaseInventory, ref); // a drift: the database gave the goods back, the workflow goes on
+    const before = await stateOf(p.id);
+
+    for (let i = 0; i < 2; i++) {
+      const err = await run(acts.completeOrder, ref).then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(OrderStateConflictError);
+      expect((err as Error).message).toMatch(/reservation is RELEASED/);
+    }
+    expect((await getOrder(pool, ref.orderId))!.status).toBe('PAID');
+    expect(await stateOf(p.id)).toEqual(before);
+    expect(await reservationStatus(ref)).toBe('RELEASED');
+  });
+
+  it('completeOrder of a PAID order with no reservation at all throws and completes nothing', async () => {
+    const p = await freshProduct(pool, { stock: 10 });
+    const ref = await newOrder(p.id, 4);
+    await pool.query(`UPDATE orders SET status = 'PAID' WHERE id = $1`, [ref.orderId]);
+    await expect(run(acts.completeOrder, ref)).rejects.toThrow(/reservation is missing/);
+    expect((await getOrder(pool, ref.orderId))!.status).toBe('PAID');
+    expect(await stateOf(p.id)).toEqual({ onHand: 10, reserved: 0, stock: 10 });
   });
 
   it('PUT below what is reserved answers 409 STOCK_BELOW_RESERVED and changes nothing', async () => {
