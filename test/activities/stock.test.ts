@@ -313,7 +313,7 @@ describe('on-hand and reserved stock', () => {
 });
 
 /**
- * A pool whose transactions stop just before their COMMIT while `hold` is on,
+ * A pool whose transactions stop just before their COMMIT until `release()`,
  * keeping every lock they took: a worker whose transaction stalls (a pause, a
  * slow network) as everybody else sees it.
  */
