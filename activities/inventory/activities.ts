@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { inTransaction, type Pool, type PoolClient } from '../../lib/db/pool';
 import { ErrorType, type OrderRef, type ReserveOutcome } from '../../workflows/types';
 import { OrderStateConflictError, markStarted, transition } from '../orders/records';
-import { callService, providerCall, type ServiceBehaviour } from '../simulation';
+import { callService, heartbeatingAttempt, providerCall, type ServiceBehaviour } from '../simulation';
 
 export function inventoryActivities(pool: Pool, behaviour: ServiceBehaviour, random?: () => number) {
   /**
@@ -43,9 +43,9 @@ export function inventoryActivities(pool: Pool, behaviour: ServiceBehaviour, ran
 
   return {
     /** The saga's reserve step before 0.3.0 (and the baselines'): `reserve` alone. */
-    async reserveInventory(ref: OrderRef): Promise<void> {
+    reserveInventory: heartbeatingAttempt(async (ref: OrderRef): Promise<void> => {
       await reserve(ref);
-    },
+    }),
 
     /**
      * The saga's first step from 0.3.0 on: claims the row the API committed for
@@ -53,11 +53,11 @@ export function inventoryActivities(pool: Pool, behaviour: ServiceBehaviour, ran
      * one activity task instead of a task for the claim. NOT_CLAIMED means the
      * API withdrew the order or another run holds it: nothing was done.
      */
-    async claimAndReserve(ref: OrderRef, runId: string): Promise<ReserveOutcome> {
+    claimAndReserve: heartbeatingAttempt(async (ref: OrderRef, runId: string): Promise<ReserveOutcome> => {
       if (!(await markStarted(pool, ref, runId))) return 'NOT_CLAIMED';
       await reserve(ref);
       return 'RESERVED';
-    },
+    }),
 
     /**
      * Gives the reserved quantities back. Safe to run any number of times, and
