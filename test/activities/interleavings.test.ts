@@ -155,7 +155,7 @@ describe('reserve and charge heartbeat for the whole attempt, their SQL included
     const running = step(env).then(() => undefined, (err: unknown) => err);
     await sleep(HOLD_MS);
     held.release();
-    return { beats, error: await running, env };
+    return { beats, error: await running };
   }
 
   const acts = () => createActivities(small, { inventory: noService, payment: noService, notify: noService });
