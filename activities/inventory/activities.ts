@@ -1,8 +1,8 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { inTransaction, type Pool, type PoolClient } from '../../lib/db/pool';
 import { ErrorType, type OrderRef, type ReserveOutcome } from '../../workflows/types';
-import { markStarted, transition } from '../orders/records';
-import { callService, providerCall, type ServiceBehaviour } from '../simulation';
+import { OrderStateConflictError, markStarted, transition } from '../orders/records';
+import { callService, heartbeatingAttempt, providerCall, type ServiceBehaviour } from '../simulation';
 
 export function inventoryActivities(pool: Pool, behaviour: ServiceBehaviour, random?: () => number) {
   /**
@@ -43,9 +43,9 @@ export function inventoryActivities(pool: Pool, behaviour: ServiceBehaviour, ran
 
   return {
     /** The saga's reserve step before 0.3.0 (and the baselines'): `reserve` alone. */
-    async reserveInventory(ref: OrderRef): Promise<void> {
+    reserveInventory: heartbeatingAttempt(async (ref: OrderRef): Promise<void> => {
       await reserve(ref);
-    },
+    }),
 
     /**
      * The saga's first step from 0.3.0 on: claims the row the API committed for
@@ -53,11 +53,11 @@ export function inventoryActivities(pool: Pool, behaviour: ServiceBehaviour, ran
      * one activity task instead of a task for the claim. NOT_CLAIMED means the
      * API withdrew the order or another run holds it: nothing was done.
      */
-    async claimAndReserve(ref: OrderRef, runId: string): Promise<ReserveOutcome> {
+    claimAndReserve: heartbeatingAttempt(async (ref: OrderRef, runId: string): Promise<ReserveOutcome> => {
       if (!(await markStarted(pool, ref, runId))) return 'NOT_CLAIMED';
       await reserve(ref);
       return 'RESERVED';
-    },
+    }),
 
     /**
      * Gives the reserved quantities back. Safe to run any number of times, and
@@ -96,8 +96,12 @@ export function inventoryActivities(pool: Pool, behaviour: ServiceBehaviour, ran
  * Consumes the reservation of a completed order: its quantities leave the shelf
  * and stop being held. Call it in the transaction that moves the order to
  * COMPLETED. It acts only while this attempt's order is COMPLETED and its
- * reservation still RESERVED, so a repeat (or a late call for an order that never
- * completed) changes nothing. Returns whether it consumed anything.
+ * reservation still RESERVED; a repeat finds the reservation COMMITTED, changes
+ * nothing and returns false. Anything else (the reservation RELEASED or missing,
+ * or the order not COMPLETED) is a drift between the database and the workflow:
+ * it throws OrderStateConflictError, as moveOrder does, so that the transaction
+ * rolls back instead of completing an order whose goods never left the shelf,
+ * and the local activity retries, logged, until an operator looks.
  */
 export async function commitReservation(tx: PoolClient, ref: OrderRef): Promise<boolean> {
   const committed = await tx.query(
@@ -107,7 +111,18 @@ export async function commitReservation(tx: PoolClient, ref: OrderRef): Promise<
        AND o.id = r.order_id AND o.attempt = r.attempt AND o.status = 'COMPLETED'`,
     [ref.orderId, ref.attempt],
   );
-  if (committed.rowCount === 0) return false;
+  if (committed.rowCount === 0) {
+    const found = await tx.query<{ status: string }>(
+      `SELECT status FROM inventory_reservations WHERE order_id = $1 AND attempt = $2`,
+      [ref.orderId, ref.attempt],
+    );
+    const status = found.rows[0]?.status;
+    if (status === 'COMMITTED') return false;
+    throw new OrderStateConflictError(
+      `Order ${ref.orderId} attempt ${ref.attempt}: completing it, its reservation is ${status ?? 'missing'}, ` +
+        `not RESERVED (or COMMITTED by an earlier try)`,
+    );
+  }
   await lockOrderProducts(tx, ref.orderId);
   await tx.query(
     `UPDATE products p SET on_hand = p.on_hand - i.quantity, reserved = p.reserved - i.quantity, updated_at = now()
@@ -121,11 +136,17 @@ export async function commitReservation(tx: PoolClient, ref: OrderRef): Promise<
 /**
  * Locks the order's product rows in id order before changing stock, so that two
  * multi-item orders touching the same products cannot deadlock each other.
+ *
+ * FOR NO KEY UPDATE, not FOR UPDATE: it still excludes the other stock writers
+ * (and the stock count's upsert), but not the FOR KEY SHARE that the foreign key
+ * of a new order's lines takes on the product, so a stock writer that stalls
+ * does not hold up POST /api/orders for that product. The UPDATEs that follow
+ * take the same mode as long as they leave `id`, the table's only key, alone.
  */
 async function lockOrderProducts(tx: PoolClient, orderId: string): Promise<void> {
   await tx.query(
     `SELECT p.id FROM products p JOIN order_items i ON i.product_id = p.id
-     WHERE i.order_id = $1 ORDER BY p.id FOR UPDATE OF p`,
+     WHERE i.order_id = $1 ORDER BY p.id FOR NO KEY UPDATE OF p`,
     [orderId],
   );
 }

@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { inTransaction, type Pool } from '../../lib/db/pool';
 import { ErrorType, type OrderRef } from '../../workflows/types';
 import { transition } from '../orders/records';
-import { providerCall } from '../simulation';
+import { heartbeatingAttempt, providerCall } from '../simulation';
 import { ProviderUnavailableError, paymentIdempotencyKey, type PaymentProvider } from './provider';
 
 /**
@@ -18,7 +18,7 @@ export function paymentActivities(pool: Pool, provider: PaymentProvider) {
      * call (lost reply, worker crash) reaches the provider with the same key and
      * gets the same charge back.
      */
-    async chargePayment(ref: OrderRef): Promise<void> {
+    chargePayment: heartbeatingAttempt(async (ref: OrderRef): Promise<void> => {
       const order = await pool.query<{ amount_cents: number; payment_method: string }>(
         `SELECT amount_cents, payment_method FROM orders WHERE id = $1 AND attempt = $2`,
         [ref.orderId, ref.attempt],
@@ -54,7 +54,7 @@ export function paymentActivities(pool: Pool, provider: PaymentProvider) {
         // compensating) must not change the status; completeOrder checks it strictly.
         await transition(tx, ref, ['RESERVED'], 'PAID');
       });
-    },
+    }),
 
     /**
      * Makes sure this attempt keeps no money: the provider refunds a charge that

@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createActivities } from '../../activities';
 import { getOrder, insertOrder, markStarted, withdrawStart } from '../../activities/orders/records';
 import { paymentIdempotencyKey } from '../../activities/payments/provider';
 import { HEARTBEAT_INTERVAL_MS } from '../../activities/simulation';
-import type { Pool } from '../../lib/db/pool';
+import { createPool, type Pool } from '../../lib/db/pool';
 import type { OrderInput, OrderRef } from '../../workflows/types';
 import { freshProduct, testPool } from '../support/db';
 
@@ -114,6 +114,7 @@ describe('provider calls heartbeat for their whole length and stop when cancelle
     env.on('heartbeat', () => beats++);
     await env.run(acts.chargePayment, ref);
     expect(beats).toBeGreaterThanOrEqual(3);
+    expect(beats).toBeLessThanOrEqual(4); // one timer for the attempt, not one more for its call inside it
     expect(await payment(ref.orderId)).toEqual({ chargedCents: 700, refundedCents: 0 });
   });
 
@@ -127,6 +128,84 @@ describe('provider calls heartbeat for their whole length and stop when cancelle
     // Settles well before the 60 s call would have: vitest's 60 s test timeout is the bound.
     await expect(reserving).rejects.toBeInstanceOf(CancelledFailure);
     expect((await getOrder(pool, ref.orderId))!.status).toBe('PENDING');
+  });
+});
+
+describe('reserve and charge heartbeat for the whole attempt, their SQL included', () => {
+  /** How long the test keeps the pool's only connection: more than two heartbeat intervals. */
+  const HOLD_MS = 2.5 * HEARTBEAT_INTERVAL_MS;
+  let small: Pool;
+  beforeAll(() => {
+    small = createPool(inject('testEnv').databaseUrl, 1);
+  });
+  afterAll(async () => {
+    await small.end();
+  });
+
+  /**
+   * Runs `step` on a pool whose only connection is taken for HOLD_MS, as a pool
+   * short of connections is: the attempt waits for one before or after its call.
+   * Answers the heartbeats it sent and how it ended.
+   */
+  async function runWhilePoolIsBusy(step: (env: MockActivityEnvironment) => Promise<unknown>) {
+    const held = await small.connect();
+    const env = new MockActivityEnvironment();
+    let beats = 0;
+    env.on('heartbeat', () => beats++);
+    const running = step(env).then(() => undefined, (err: unknown) => err);
+    await sleep(HOLD_MS);
+    held.release();
+    return { beats, error: await running };
+  }
+
+  const acts = () => createActivities(small, { inventory: noService, payment: noService, notify: noService });
+
+  it('the claim before the call: claimAndReserve waiting for a connection keeps heartbeating', async () => {
+    const { ref } = await newOrder(450, 1, 'STARTING');
+    const { beats, error } = await runWhilePoolIsBusy((env) => env.run(acts().claimAndReserve, ref, 'run-a'));
+    expect(error).toBeUndefined();
+    expect(beats).toBeGreaterThanOrEqual(2);
+    expect(await getOrder(pool, ref.orderId)).toMatchObject({ status: 'RESERVED' });
+  });
+
+  it("the transaction after the call: reserveInventory waiting for a connection keeps heartbeating", async () => {
+    const { ref } = await newOrder();
+    const { beats, error } = await runWhilePoolIsBusy((env) => env.run(acts().reserveInventory, ref));
+    expect(error).toBeUndefined();
+    expect(beats).toBeGreaterThanOrEqual(2);
+    expect(await getOrder(pool, ref.orderId)).toMatchObject({ status: 'RESERVED' });
+  });
+
+  it('the read before the call: chargePayment waiting for a connection keeps heartbeating', async () => {
+    const { ref } = await newOrder(650);
+    await new MockActivityEnvironment().run(acts().reserveInventory, ref);
+    const { beats, error } = await runWhilePoolIsBusy((env) => env.run(acts().chargePayment, ref));
+    expect(error).toBeUndefined();
+    expect(beats).toBeGreaterThanOrEqual(2);
+    expect(await payment(ref.orderId)).toEqual({ chargedCents: 650, refundedCents: 0 });
+  });
+
+  it('a cancel that arrives while the charge waits for the database sends no charge to the provider', async () => {
+    const { ref } = await newOrder();
+    const { error } = await runWhilePoolIsBusy(async (env) => {
+      const charging = env.run(acts().chargePayment, ref);
+      await sleep(HEARTBEAT_INTERVAL_MS / 2);
+      env.cancel();
+      return charging;
+    });
+    expect(error).toBeInstanceOf(CancelledFailure);
+    await sleep(200); // a request sent anyway would land now
+    expect(await providerRow(ref)).toBeUndefined();
+  });
+
+  it('an attempt shorter than a heartbeat interval sends no heartbeat at all', async () => {
+    const { ref } = await newOrder(300);
+    const env = new MockActivityEnvironment();
+    let beats = 0;
+    env.on('heartbeat', () => beats++);
+    await env.run(acts().claimAndReserve, ref, 'run-a');
+    await env.run(acts().chargePayment, ref);
+    expect(beats).toBe(0);
   });
 });
 

@@ -4,7 +4,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createActivities, type OrderActivities } from '../../activities';
-import { getOrder } from '../../activities/orders/records';
+import { OrderStateConflictError, getOrder, insertNewOrder } from '../../activities/orders/records';
 import { testApp } from '../support/app';
 import type { OrderWorkflows } from '../../api/orders/workflow-gateway';
 import { createPool, type Pool } from '../../lib/db/pool';
@@ -46,8 +46,8 @@ afterAll(async () => {
   await pool.end();
 });
 
-async function newOrder(productId: string, quantity: number): Promise<OrderRef> {
-  const input: OrderInput = {
+function orderInput(productId: string, quantity: number): OrderInput {
+  return {
     orderId: randomUUID(),
     customerId: 'c-stock',
     items: [{ productId, quantity, priceCents: 100 }],
@@ -58,6 +58,10 @@ async function newOrder(productId: string, quantity: number): Promise<OrderRef> 
     requestHash: null,
     paymentBudgetMs: 60_000,
   };
+}
+
+async function newOrder(productId: string, quantity: number): Promise<OrderRef> {
+  const input = orderInput(productId, quantity);
   await run(acts.recordOrder, input);
   return { orderId: input.orderId, attempt: 1 };
 }
@@ -157,6 +161,33 @@ describe('on-hand and reserved stock', () => {
     await expect(run(acts.completeOrder, ref)).rejects.toThrow(/expected PAID to move to COMPLETED/);
     expect(await stateOf(p.id)).toEqual({ onHand: 10, reserved: 4, stock: 6 });
     expect(await reservationStatus(ref)).toBe('RESERVED');
+  });
+
+  it('completeOrder of a PAID order whose reservation was released throws, and the order stays PAID with its stock', async () => {
+    const p = await freshProduct(pool, { stock: 10 });
+    const ref = await newOrder(p.id, 4);
+    await run(acts.reserveInventory, ref);
+    await run(acts.chargePayment, ref);
+    await run(acts.releaseInventory, ref); // a drift: the database gave the goods back, the workflow goes on
+    const before = await stateOf(p.id);
+
+    for (let i = 0; i < 2; i++) {
+      const err = await run(acts.completeOrder, ref).then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(OrderStateConflictError);
+      expect((err as Error).message).toMatch(/reservation is RELEASED/);
+    }
+    expect((await getOrder(pool, ref.orderId))!.status).toBe('PAID');
+    expect(await stateOf(p.id)).toEqual(before);
+    expect(await reservationStatus(ref)).toBe('RELEASED');
+  });
+
+  it('completeOrder of a PAID order with no reservation at all throws and completes nothing', async () => {
+    const p = await freshProduct(pool, { stock: 10 });
+    const ref = await newOrder(p.id, 4);
+    await pool.query(`UPDATE orders SET status = 'PAID' WHERE id = $1`, [ref.orderId]);
+    await expect(run(acts.completeOrder, ref)).rejects.toThrow(/reservation is missing/);
+    expect((await getOrder(pool, ref.orderId))!.status).toBe('PAID');
+    expect(await stateOf(p.id)).toEqual({ onHand: 10, reserved: 0, stock: 10 });
   });
 
   it('PUT below what is reserved answers 409 STOCK_BELOW_RESERVED and changes nothing', async () => {
@@ -278,5 +309,144 @@ describe('on-hand and reserved stock', () => {
     );
     await Promise.all(leftovers.rows.map((r) => run(acts.releaseInventory, { orderId: r.order_id, attempt: r.attempt })));
     expect(await stateOf(p.id)).toEqual({ onHand: after.reserved + 5, reserved: 0, stock: after.reserved + 5 });
+  });
+});
+
+/**
+ * A pool whose transactions stop just before their COMMIT until `release()`,
+ * keeping every lock they took: a worker whose transaction stalls (a pause, a
+ * slow network) as everybody else sees it.
+ */
+function stallingPool() {
+  const stalling = createPool(inject('testEnv').databaseUrl, 3);
+  let holding = true;
+  let letGo!: () => void;
+  const gate = new Promise<void>((resolve) => (letGo = resolve));
+  let stalled!: () => void;
+  const reached = new Promise<void>((resolve) => (stalled = resolve));
+  stalling.on('connect', (client) => {
+    // pg's query has a dozen overloads; this wrapper only passes the arguments through.
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    Object.assign(client, {
+      query: (...args: unknown[]) => {
+        if (args[0] !== 'COMMIT' || !holding) return query(...args);
+        stalled();
+        return gate.then(() => query(...args));
+      },
+    });
+  });
+  return {
+    acts: createActivities(stalling, { inventory: noService, payment: noService, notify: noService }),
+    /** Resolves once a transaction is waiting at its COMMIT, its locks held. */
+    reached,
+    release: () => {
+      holding = false;
+      letGo();
+    },
+    end: () => stalling.end(),
+  };
+}
+
+/**
+ * The API's insert of a new order for `productId`, as POST /api/orders runs it,
+ * cut off by the server after `limitMs`: its foreign key check takes FOR KEY
+ * SHARE on the product row. Answers how long it took.
+ */
+async function placeOrderWithin(limitMs: number, productId: string): Promise<number> {
+  const client = await pool.connect();
+  try {
+    await client.query(`SET statement_timeout = ${Number(limitMs)}`);
+    const startedAt = Date.now();
+    expect(await insertNewOrder(client, orderInput(productId, 1), null)).toBe(true);
+    return Date.now() - startedAt;
+  } finally {
+    await client.query('RESET statement_timeout').catch(() => undefined);
+    client.release();
+  }
+}
+
+describe('stock writers and new orders for the same product', () => {
+  interface Writer {
+    name: string;
+    /** Brings the order to where this writer acts on it. */
+    prepare: (ref: OrderRef) => Promise<void>;
+    step: (a: OrderActivities) => (ref: OrderRef) => Promise<void>;
+    after: { onHand: number; reserved: number };
+  }
+  const writers: Writer[] = [
+    { name: 'reserve', prepare: async () => undefined, step: (a) => a.reserveInventory, after: { onHand: 10, reserved: 3 } },
+    {
+      name: 'release',
+      prepare: async (ref) => {
+        await run(acts.reserveInventory, ref);
+      },
+      step: (a) => a.releaseInventory,
+      after: { onHand: 10, reserved: 0 },
+    },
+    {
+      name: 'completion',
+      prepare: async (ref) => {
+        await run(acts.reserveInventory, ref);
+        await run(acts.chargePayment, ref);
+      },
+      step: (a) => a.completeOrder,
+      after: { onHand: 7, reserved: 0 },
+    },
+  ];
+
+  for (const writer of writers) {
+    it(`a ${writer.name} stalled before its COMMIT does not hold up an order being placed for that product`, async () => {
+      const p = await freshProduct(pool, { stock: 10 });
+      const ref = await newOrder(p.id, 3);
+      await writer.prepare(ref);
+      const stalled = stallingPool();
+      try {
+        const writing = run(writer.step(stalled.acts), ref);
+        await stalled.reached; // its product row lock and its UPDATE of products are held from here
+        // The API's statement timeout is 10 s; a lock wait would hit this one first.
+        const tookMs = await placeOrderWithin(2_000, p.id);
+        expect(tookMs).toBeLessThan(1_000);
+        stalled.release();
+        await writing;
+      } finally {
+        stalled.release();
+        await stalled.end();
+      }
+      expect(await stateOf(p.id)).toMatchObject(writer.after);
+    });
+  }
+
+  it('two stock writers of the same product still wait for each other', async () => {
+    const p = await freshProduct(pool, { stock: 4 });
+    const first = await newOrder(p.id, 3);
+    const second = await newOrder(p.id, 3);
+    const stalled = stallingPool();
+    try {
+      const firstReserve = run(stalled.acts.reserveInventory, first);
+      await stalled.reached;
+      let secondDone = false;
+      const secondReserve = run(acts.reserveInventory, second).finally(() => (secondDone = true));
+      secondReserve.catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(secondDone).toBe(false); // waiting on the first one's product row lock
+      stalled.release();
+      await firstReserve;
+      // It read the stock the first one left: 1, not enough.
+      const err = await secondReserve.then(() => undefined, (e: unknown) => e);
+      expect((err as ApplicationFailure).type).toBe(ErrorType.OutOfStock);
+    } finally {
+      stalled.release();
+      await stalled.end();
+    }
+    expect(await stateOf(p.id)).toEqual({ onHand: 4, reserved: 3, stock: 1 });
+  });
+
+  it("products' only key is its id, and no stock writer changes it, so their UPDATEs take no key lock", async () => {
+    const keys = await pool.query<{ columns: string[] }>(
+      `SELECT array_agg(a.attname::text ORDER BY a.attname) AS columns
+       FROM pg_index x JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = ANY(x.indkey)
+       WHERE x.indrelid = 'products'::regclass AND x.indisunique GROUP BY x.indexrelid`,
+    );
+    expect(keys.rows).toEqual([{ columns: ['id'] }]);
   });
 });
