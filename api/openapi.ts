@@ -17,9 +17,12 @@ import { createOrderBody, idempotencyKeyHeader, listOrdersQuery, orderIdParam, p
 
 /**
  * The HTTP contract as an OpenAPI 3.1 document, generated from the same zod
- * schemas the routes validate with (api/schemas.ts) and the answer schemas in
- * api/response-schemas.ts. Served at GET /openapi.json and browsable at GET /docs;
- * test/unit/openapi.test.ts fails when a route and this document disagree.
+ * schemas the routes validate with (api/schemas.ts), the answer schemas in
+ * api/response-schemas.ts and the table of every operation's errors in
+ * api/contract.ts. Served at GET /openapi.json, for the mode the API runs in (with
+ * or without API_KEYS), and browsable at GET /docs. test/unit/openapi.test.ts fails
+ * when a route and this document disagree, test/unit/contract.test.ts when an
+ * answer of the app does.
  */
 
 // `.meta({ id })` makes the generator put a schema under components/schemas and $ref it.
