@@ -6,7 +6,8 @@ import type { Pool } from '../lib/db/pool';
 import type { Logger } from '../lib/logger';
 import { authenticate, requireAdmin, requireCaller } from './auth';
 import { corsFor } from './cors';
-import { errorHandler, notFoundRoute } from './errors';
+import { operationsAt } from './contract';
+import { errorHandler, methodNotAllowed, notFoundRoute } from './errors';
 import { createLoadShedder } from './load-shedding';
 import { createMetrics } from './metrics';
 import { OrderService } from './orders/order-service';
@@ -47,6 +48,7 @@ export function createApp(deps: AppDeps): Express {
   app.set('etag', false); // order state changes underneath; never answer 304 from a stale tag
   // Off unless TRUST_PROXY names the proxies in front: only then is X-Forwarded-For the client's address (req.ip).
   app.set('trust proxy', deps.trustProxy ?? DEFAULTS.TRUST_PROXY);
+  const apiKeys = parseApiKeys(deps.apiKeys);
   const metrics = createMetrics();
   const orders = new OrderService(deps.pool, deps.workflows, { paymentBudgetMs: deps.paymentBudgetMs });
   const shedder = createLoadShedder(deps.maxOrdersInFlight ?? DEFAULTS.MAX_ORDERS_IN_FLIGHT, metrics);
@@ -63,15 +65,24 @@ export function createApp(deps: AppDeps): Express {
   // Who is calling, then whether it is over its budget, then whether it may use the route: all
   // before the body is parsed, so a caller over its limit or without a key costs no parsing.
   // Probes (/healthz, /readyz, /metrics) and the docs stay open and unlimited.
-  app.use('/api', authenticate(parseApiKeys(deps.apiKeys)));
+  app.use('/api', authenticate(apiKeys));
   app.use('/api', rateLimitPerCaller({ perMinute: deps.rateLimitPerMinute ?? DEFAULTS.RATE_LIMIT_PER_MINUTE, metrics }));
+  // Before the key checks: a wrong method is wrong whoever asks, and the methods are public in /openapi.json.
+  app.use(methodNotAllowed);
   // Orders, reads included, belong to their caller; the catalogue is public to read, an admin's to write.
   app.use('/api/orders', requireCaller);
   app.use('/api/products', (req, res, next) => (SAFE_METHODS.has(req.method) ? next() : requireAdmin(req, res, next)));
   // The largest valid order (50 lines) is a few kB; anything far past that is answered 413 unread.
-  app.use(express.json({ limit: '64kb' }));
+  // Only operations that read a body parse one (api/contract.ts): elsewhere a body has no meaning,
+  // and parsing it would let a GET or a cancel answer body errors its contract does not have.
+  const jsonBody = express.json({ limit: '64kb' });
+  app.use((req, res, next) => {
+    const method = req.method.toLowerCase();
+    if (operationsAt(req.path).some((op) => op.body && op.method === method)) return jsonBody(req, res, next);
+    next();
+  });
   app.use(healthRoutes(deps.pool, deps.workflows, metrics, deps.logger));
-  app.use(docsRoutes());
+  app.use(docsRoutes({ keyed: apiKeys.length > 0 }));
   app.use('/api/products', productRoutes(deps.pool));
   app.use(
     '/api/orders',

@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from '../lib/logger';
+import { operationsAt } from './contract';
 
 /** An error meant for the client: status, stable code, human message, optional details. */
 export class HttpError extends Error {
@@ -12,6 +13,21 @@ export class HttpError extends Error {
     super(message);
   }
 }
+
+/**
+ * 405 METHOD_NOT_ALLOWED with `Allow` for a path the API serves asked with a method it does not
+ * serve there (OPTIONS included: only CORS preflights, answered by api/cors.ts, are served).
+ * Express would answer 404 (no route), as for a path that does not exist.
+ */
+export const methodNotAllowed: RequestHandler = (req, res, next) => {
+  const served = operationsAt(req.path);
+  const method = req.method === 'HEAD' ? 'get' : req.method.toLowerCase();
+  if (served.length === 0 || served.some((op) => op.method === method)) return next();
+  // Express answers HEAD wherever it answers GET.
+  const allow = served.flatMap((op) => (op.method === 'get' ? ['GET', 'HEAD'] : [op.method.toUpperCase()]));
+  res.set('Allow', allow.join(', '));
+  next(new HttpError(405, 'METHOD_NOT_ALLOWED', `${req.method} is not served at ${req.path}; it serves ${allow.join(', ')}.`));
+};
 
 export const notFoundRoute: RequestHandler = (req, _res, next) => {
   next(new HttpError(404, 'NOT_FOUND', `No route for ${req.method} ${req.path}`));

@@ -1,8 +1,9 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31, type ResponseConfig, type RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
+import { OPERATIONS, errorsOf, type ErrorAnswer } from './contract';
 import {
   cancelledOrder,
-  errorEnvelope,
+  errorEnvelopeFor,
   health,
   orderList,
   orderView,
@@ -16,9 +17,12 @@ import { createOrderBody, idempotencyKeyHeader, listOrdersQuery, orderIdParam, p
 
 /**
  * The HTTP contract as an OpenAPI 3.1 document, generated from the same zod
- * schemas the routes validate with (api/schemas.ts) and the answer schemas in
- * api/response-schemas.ts. Served at GET /openapi.json and browsable at GET /docs;
- * test/unit/openapi.test.ts fails when a route and this document disagree.
+ * schemas the routes validate with (api/schemas.ts), the answer schemas in
+ * api/response-schemas.ts and the table of every operation's errors in
+ * api/contract.ts. Served at GET /openapi.json, for the mode the API runs in (with
+ * or without API_KEYS), and browsable at GET /docs. test/unit/openapi.test.ts fails
+ * when a route and this document disagree, test/unit/contract.test.ts when an
+ * answer of the app does.
  */
 
 // `.meta({ id })` makes the generator put a schema under components/schemas and $ref it.
@@ -37,64 +41,63 @@ const orderParams = z.object({
 
 const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
 
-/** An error answer: the envelope, with `code` as the example's code; the description names every code the status can carry. */
-const error = (code: string, description: string): ResponseConfig => ({
-  description: `${code}${description}`,
-  content: { 'application/json': { schema: errorEnvelope, example: { error: { code, message: '…' } } } },
-});
-
-/** An error answer that tells the client when to come back. */
-const retryLater = (code: string, description: string, retryAfter = 'Seconds to wait before retrying.'): ResponseConfig => ({
-  ...error(code, description),
-  headers: { 'Retry-After': { description: retryAfter, schema: { type: 'integer', minimum: 0 } } },
-});
-
-/** Every /api route is rate limited per caller (RATE_LIMIT_PER_MINUTE; its API key when valid, else its IP). */
-const rateLimited = retryLater(
-  'RATE_LIMITED',
-  ': this caller (its API key when it sends a valid one, else its IP address) made more than RATE_LIMIT_PER_MINUTE requests ' +
-    'this minute; nothing was done. `RateLimit` and `RateLimit-Policy` headers state the budget.',
-);
-const overloadedText =
-  'OVERLOADED: MAX_ORDERS_IN_FLIGHT order writes are already running in this process; answered at once and nothing was changed. ';
-
-const internal = error('INTERNAL', ': an unexpected error; logged with its stack, which never reaches the client.');
-const unauthorized = {
-  ...error('UNAUTHORIZED', ': API_KEYS is set and the bearer token is missing or not one of its keys.'),
-  headers: {
-    'WWW-Authenticate': {
-      description: '`Bearer realm="order-saga"`, with `error="invalid_token"` when a token was sent.',
+/**
+ * The error answers of one status as one response: the description names every code with when it is
+ * given, the schema admits exactly those codes, and the headers are those some of them send.
+ */
+function errorResponse(status: number, answers: readonly ErrorAnswer[]): ResponseConfig {
+  const codes = answers.map((a) => a.code) as [string, ...string[]];
+  const headers: NonNullable<ResponseConfig['headers']> = {};
+  const retrying = answers.filter((a) => a.retryAfter).map((a) => a.code);
+  if (retrying.length > 0) {
+    headers['Retry-After'] = {
+      description: `With ${retrying.join(', ')}: seconds to wait before retrying.`,
+      schema: { type: 'integer', minimum: 0 },
+    };
+  }
+  if (status === 401 || status === 403) {
+    headers['WWW-Authenticate'] = {
+      description:
+        status === 401
+          ? '`Bearer realm="order-saga"`, with `error="invalid_token"` when a token was sent.'
+          : '`Bearer realm="order-saga", error="insufficient_scope"`.',
       schema: { type: 'string' },
-    },
-  },
-} satisfies ResponseConfig;
-const forbidden = {
-  ...error('FORBIDDEN', ': the key is valid but not an admin\'s (API_KEYS entry `name:admin=key`).'),
-  headers: {
-    'WWW-Authenticate': { description: '`Bearer realm="order-saga", error="insufficient_scope"`.', schema: { type: 'string' } },
-  },
-} satisfies ResponseConfig;
-/** Another caller's order is answered like one that does not exist, so ids are not confirmed. */
-const orderNotFound = error('ORDER_NOT_FOUND', ': no such order, a malformed id, or another caller\'s order.');
-/** Errors of any route that reads a JSON body (express.json runs before the route). */
-const bodyErrors = {
-  413: error('PAYLOAD_TOO_LARGE', ': the body exceeds 64 kB.'),
-  415: error('UNSUPPORTED_MEDIA_TYPE', ': an unsupported body encoding or charset.'),
-};
+    };
+  }
+  return {
+    description: answers.map((a) => `${a.code}: ${a.when}`).join(' '),
+    ...(Object.keys(headers).length > 0 ? { headers } : {}),
+    content: { 'application/json': { schema: errorEnvelopeFor(codes), example: { error: { code: codes[0], message: '…' } } } },
+  };
+}
+
+/** An operation's error responses by status, from api/contract.ts. */
+function errorResponses(answers: readonly ErrorAnswer[]): Record<number, ResponseConfig> {
+  const byStatus = new Map<number, ErrorAnswer[]>();
+  for (const a of answers) byStatus.set(a.status, [...(byStatus.get(a.status) ?? []), a]);
+  return Object.fromEntries([...byStatus].map(([status, group]) => [status, errorResponse(status, group)]));
+}
 
 const bearer = [{ bearerAuth: [] }];
 
-function buildDocument() {
+/** What the document describes: the API as it runs, with API_KEYS (`keyed`) or without. */
+export interface DocumentMode {
+  keyed: boolean;
+}
+
+function buildDocument({ keyed }: DocumentMode) {
   const registry = new OpenAPIRegistry();
-  registry.registerComponent('securitySchemes', 'bearerAuth', {
-    type: 'http',
-    scheme: 'bearer',
-    description:
-      'With API_KEYS set, every order route (reads included) and the catalogue write need `Authorization: Bearer <key>`. ' +
-      'A caller sees, cancels and retries only the orders it placed, and its Idempotency-Keys are its own; an admin key ' +
-      '(`name:admin=key`) sees every order and may write the catalogue. Catalogue reads are public. Without API_KEYS ' +
-      '(the local demo, or ALLOW_OPEN_API=1 behind an authenticating gateway) every route is open and the header is ignored.',
-  });
+  if (keyed) {
+    registry.registerComponent('securitySchemes', 'bearerAuth', {
+      type: 'http',
+      scheme: 'bearer',
+      description:
+        'This API runs with API_KEYS: every order route (reads included) and the catalogue write need ' +
+        '`Authorization: Bearer <key>`. A caller sees, cancels and retries only the orders it placed, and its ' +
+        'Idempotency-Keys are its own; an admin key (`name:admin=key`) sees every order and may write the catalogue. ' +
+        'Catalogue reads are public.',
+    });
+  }
 
   const routes: RouteConfig[] = [
     {
@@ -103,7 +106,7 @@ function buildDocument() {
       operationId: 'listProducts',
       tags: ['products'],
       summary: 'The catalogue with current stock, by id',
-      responses: { 200: { description: 'Every product.', content: json(productList) }, 429: rateLimited, 500: internal },
+      responses: { 200: { description: 'Every product.', content: json(productList) } },
     },
     {
       method: 'get',
@@ -114,9 +117,6 @@ function buildDocument() {
       request: { params: productParams },
       responses: {
         200: { description: 'The product.', content: json(product) },
-        404: error('PRODUCT_NOT_FOUND', ': no such product (also for a malformed id).'),
-        429: rateLimited,
-        500: internal,
       },
     },
     {
@@ -125,17 +125,10 @@ function buildDocument() {
       operationId: 'putProduct',
       tags: ['products'],
       summary: 'Create or replace a product',
-      security: bearer,
       request: { params: productParams, body: { required: true, content: json(schemas.ProductBody) } },
       responses: {
         200: { description: 'Replaced.', content: json(product) },
         201: { description: 'Created.', content: json(product) },
-        400: error('VALIDATION_FAILED', ' (bad id or body) or INVALID_JSON.'),
-        401: unauthorized,
-        403: forbidden,
-        ...bodyErrors,
-        429: rateLimited,
-        500: internal,
       },
     },
     {
@@ -149,7 +142,6 @@ function buildDocument() {
         'workflow has durably started. With an Idempotency-Key, repeating the request answers the same order ' +
         '(header `Idempotent-Replayed: true`) instead of placing another. Keys are per caller: the same key from another ' +
         'API key is another order. Order ids are random, never derived from the key.',
-      security: bearer,
       request: {
         headers: z.object({
           'Idempotency-Key': idempotencyKeyHeader
@@ -170,29 +162,6 @@ function buildDocument() {
           },
           content: json(placedOrder),
         },
-        400: error('VALIDATION_FAILED', ' (body or Idempotency-Key header) or INVALID_JSON.'),
-        401: unauthorized,
-        409: error(
-          'REQUEST_IN_PROGRESS',
-          ': an earlier request with the same Idempotency-Key is still starting this order (`details.orderId`); retry in a moment.',
-        ),
-        422: error(
-          'UNKNOWN_PRODUCT',
-          ' (`details.productIds`) or IDEMPOTENCY_KEY_REUSED (the key was used with a different body; `details.orderId`).',
-        ),
-        ...bodyErrors,
-        429: rateLimited,
-        500: error(
-          'INTERNAL',
-          ', or OUTCOME_UNKNOWN: the start could be neither confirmed nor withdrawn, so the order may go ahead ' +
-            '(`details.orderId`); look it up before placing it again.',
-        ),
-        503: retryLater(
-          'TEMPORAL_UNAVAILABLE',
-          ': the workflow could not be started and the order was withdrawn; no order exists and none will run. Retry later. ' +
-            `Or ${overloadedText}Retry after \`Retry-After\` seconds.`,
-          'With OVERLOADED: seconds to wait before retrying.',
-        ),
       },
     },
     {
@@ -202,14 +171,9 @@ function buildDocument() {
       tags: ['orders'],
       summary: 'Orders, newest first',
       description: "The caller's own orders; an admin's (or, without API_KEYS, anyone's) list holds every order.",
-      security: bearer,
       request: { query: listOrdersQuery },
       responses: {
         200: { description: 'Matching orders.', content: json(orderList) },
-        400: error('VALIDATION_FAILED', ': an unknown status, a bad customerId or a limit outside 1–200.'),
-        401: unauthorized,
-        429: rateLimited,
-        500: internal,
       },
     },
     {
@@ -218,14 +182,9 @@ function buildDocument() {
       operationId: 'getOrder',
       tags: ['orders'],
       summary: 'One order with its lines, payment, notifications and links',
-      security: bearer,
       request: { params: orderParams },
       responses: {
         200: { description: 'The order.', content: json(orderView) },
-        401: unauthorized,
-        404: orderNotFound,
-        429: rateLimited,
-        500: internal,
       },
     },
     {
@@ -235,20 +194,9 @@ function buildDocument() {
       tags: ['orders'],
       summary: 'Cancel an order that has not finished',
       description: 'The saga undoes what it did (refund, release stock) and ends CANCELLED.',
-      security: bearer,
       request: { params: orderParams },
       responses: {
         202: { description: 'Cancellation accepted; `status` is the state it was accepted in.', content: json(cancelledOrder) },
-        401: unauthorized,
-        404: orderNotFound,
-        409: error(
-          'NOT_CANCELLABLE',
-          ': the order is already COMPLETED, FAILED or CANCELLED, or COMPENSATING: it is already being undone (`details.status`); ' +
-            'START_IN_PROGRESS: the order\'s start is not confirmed yet, retry in a moment.',
-        ),
-        429: rateLimited,
-        500: internal,
-        503: error('TEMPORAL_UNAVAILABLE', ': the workflow service did not confirm the cancel in time; it may still apply. Look the order up or retry the cancel.'),
       },
     },
     {
@@ -257,7 +205,6 @@ function buildDocument() {
       operationId: 'retryOrder',
       tags: ['orders'],
       summary: 'Run the saga again for an order that FAILED with PAYMENT_UNAVAILABLE',
-      security: bearer,
       request: { params: orderParams },
       responses: {
         202: {
@@ -265,21 +212,6 @@ function buildDocument() {
           headers: { Location: { description: 'The order, `/api/orders/{orderId}`.', schema: { type: 'string' } } },
           content: json(retriedOrder),
         },
-        401: unauthorized,
-        404: orderNotFound,
-        409: error(
-          'NOT_RETRYABLE',
-          ': only FAILED + PAYMENT_UNAVAILABLE orders can be retried (`details.status`, `details.failureReason`); ' +
-            'RETRY_IN_PROGRESS: the previous run is still closing, retry in a moment.',
-        ),
-        429: rateLimited,
-        500: error('INTERNAL', ', or OUTCOME_UNKNOWN: the new attempt could be neither confirmed nor withdrawn; look the order up.'),
-        503: retryLater(
-          'TEMPORAL_UNAVAILABLE',
-          ': the new attempt could not be started and was withdrawn; the order is FAILED as before. Retry later. ' +
-            `Or ${overloadedText}Retry after \`Retry-After\` seconds.`,
-          'With OVERLOADED: seconds to wait before retrying.',
-        ),
       },
     },
     {
@@ -336,7 +268,23 @@ function buildDocument() {
       responses: { 200: { description: 'An HTML page.', content: { 'text/html': { schema: { type: 'string' } } } } },
     },
   ];
-  for (const route of routes) registry.registerPath(route);
+  // The statuses and codes come from api/contract.ts, and nothing may be in one but not the other.
+  const contractOf = (route: RouteConfig) => OPERATIONS.find((op) => op.method === route.method && op.path === route.path);
+  const uncovered = [
+    ...routes.filter((route) => !contractOf(route)).map((r) => `${r.method} ${r.path} is not in api/contract.ts`),
+    ...OPERATIONS.filter((op) => !routes.some((r) => r.method === op.method && r.path === op.path)).map(
+      (op) => `${op.method} ${op.path} of api/contract.ts is not documented`,
+    ),
+  ];
+  if (uncovered.length > 0) throw new Error(uncovered.join('; '));
+  for (const route of routes) {
+    const contract = contractOf(route)!;
+    registry.registerPath({
+      ...route,
+      ...(keyed && contract.auth ? { security: bearer } : {}),
+      responses: { ...route.responses, ...errorResponses(errorsOf(contract, keyed)) },
+    });
+  }
 
   return new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: '3.1.0',
@@ -346,7 +294,10 @@ function buildDocument() {
       description:
         'Orders run as durable sagas on Temporal: `POST /api/orders` answers 202 at once, the workflow reserves stock, ' +
         'charges and confirms, and undoes what it did when a step fails or the order is cancelled. ' +
-        'Every error is `{"error": {"code", "message", "details"?}}`.',
+        'Every error is `{"error": {"code", "message", "details"?}}`; each response lists the codes it can carry. ' +
+        (keyed
+          ? 'This API runs with API_KEYS: the order routes and the catalogue write need a bearer key (`bearerAuth`).'
+          : 'This API runs without API_KEYS: no route asks for a key.'),
       license: { name: 'MIT', identifier: 'MIT' },
     },
     tags: [
@@ -360,10 +311,11 @@ function buildDocument() {
 
 export type OpenApiDocument = ReturnType<typeof buildDocument>;
 
-let document: OpenApiDocument | undefined;
+const documents = new Map<boolean, OpenApiDocument>();
 
-/** The document, built on first use: it cannot change while the process runs. */
-export function openApiDocument(): OpenApiDocument {
-  document ??= buildDocument();
+/** The document for the mode the API runs in, built on first use: it cannot change while the process runs. */
+export function openApiDocument(mode: DocumentMode): OpenApiDocument {
+  let document = documents.get(mode.keyed);
+  if (!document) documents.set(mode.keyed, (document = buildDocument(mode)));
   return document;
 }

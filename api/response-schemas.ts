@@ -15,15 +15,26 @@ const timestamp = z.iso.datetime({ offset: true });
 
 export const orderStatus = z.enum(ORDER_STATUSES).meta({ id: 'OrderStatus' });
 
+const errorFields = {
+  message: z.string().meta({ description: 'Human-readable explanation.' }),
+  details: z.unknown().optional().meta({
+    description: 'Code-specific context, e.g. VALIDATION_FAILED lists `[{path, message}]`, UNKNOWN_PRODUCT `{productIds}`.',
+  }),
+};
+
+/** Any error answer. */
 export const errorEnvelope = z.strictObject({
   error: z.strictObject({
     code: z.string().meta({ description: 'Stable machine-readable code; each response names the codes it can carry.' }),
-    message: z.string().meta({ description: 'Human-readable explanation.' }),
-    details: z.unknown().optional().meta({
-      description: 'Code-specific context, e.g. VALIDATION_FAILED lists `[{path, message}]`, UNKNOWN_PRODUCT `{productIds}`.',
-    }),
+    ...errorFields,
   }),
 }).meta({ id: 'Error' });
+
+/** An error answer of one response in the document: `code` is one of `codes` (api/contract.ts). */
+export const errorEnvelopeFor = (codes: readonly [string, ...string[]]) =>
+  z.strictObject({
+    error: z.strictObject({ code: z.enum(codes).meta({ description: 'Stable machine-readable code.' }), ...errorFields }),
+  });
 
 export const product = z.strictObject({ id: productIdParam, ...productBody.shape }).meta({ id: 'Product' });
 

@@ -105,8 +105,10 @@ const schema = z.object({
   // answered 503 OVERLOADED at once instead of queueing for the pool and Temporal until its start deadline.
   MAX_ORDERS_IN_FLIGHT: z.coerce.number().int().min(1).max(10_000).default(64),
   // Requests per minute one caller (its API key when it sends a valid one, else its IP) may make to /api;
-  // 0 turns the limit off (a gateway in front may already do it).
-  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(600),
+  // 0 turns the limit off (a gateway in front may already do it). A shop's backend is one caller, so the
+  // default (100/s, Stripe's per-account rate) sits above what one process serves (about 20 orders/s):
+  // the limit stops floods and runaway loops, and MAX_ORDERS_IN_FLIGHT's shedding guards the capacity.
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(6_000),
   // Origins a browser may call the API from; unset: none, so no Access-Control-* header is ever sent.
   CORS_ORIGINS: originList('https://shop.example'),
   // Payload encryption (lib/temporal/payload-codec.ts): `id:base64key` entries, the first

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import express, { Router } from 'express';
 import helmet from 'helmet';
+import { HttpError } from '../errors';
 import { openApiDocument } from '../openapi';
 
 // swagger-ui-dist's main module loads its 1.7 MB browser bundle into Node; we only need its folder.
@@ -46,13 +47,16 @@ const pageCsp = helmet.contentSecurityPolicy({
   },
 });
 
-/** GET /openapi.json (the contract, api/openapi.ts) and GET /docs (Swagger UI on it, served from node_modules). */
-export function docsRoutes(): Router {
+/**
+ * GET /openapi.json (the contract, api/openapi.ts) and GET /docs (Swagger UI on it, served from node_modules).
+ * `keyed`: the API runs with API_KEYS, so the document declares the bearer key where it is asked for.
+ */
+export function docsRoutes(options: { keyed: boolean }): Router {
   const router = Router();
   const assets = express.static(SWAGGER_UI_DIR, { index: false, fallthrough: true, maxAge: '1h' });
 
   router.get('/openapi.json', (_req, res) => {
-    res.json(openApiDocument());
+    res.json(openApiDocument(options));
   });
 
   router.get('/docs', pageCsp, (_req, res) => {
@@ -61,6 +65,10 @@ export function docsRoutes(): Router {
 
   router.use('/docs', (req, res, next) => {
     if (!ASSETS.has(req.path)) return next();
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.set('Allow', 'GET, HEAD');
+      return next(new HttpError(405, 'METHOD_NOT_ALLOWED', `${req.method} is not served at /docs${req.path}; it serves GET, HEAD.`));
+    }
     assets(req, res, next);
   });
 

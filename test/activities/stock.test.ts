@@ -357,7 +357,7 @@ async function placeOrderWithin(limitMs: number, productId: string): Promise<num
   try {
     await client.query(`SET statement_timeout = ${Number(limitMs)}`);
     const startedAt = Date.now();
-    expect(await insertNewOrder(client, orderInput(productId, 1), null)).toBe(true);
+    expect(await insertNewOrder(client, orderInput(productId, 1), null, randomUUID())).toBe(true);
     return Date.now() - startedAt;
   } finally {
     await client.query('RESET statement_timeout').catch(() => undefined);

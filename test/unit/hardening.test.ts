@@ -158,6 +158,29 @@ describe('rate limiting per caller', () => {
     expect((await from(oneHop, '198.51.100.7, 203.0.113.10')).status).toBe(200);
   });
 
+  it('the default budget lets one caller place a minute of orders at 20/s (one small box\'s capacity) and still has a ceiling', async () => {
+    // No rateLimitPerMinute: the configuration table's default, as api/main.ts gets it from lib/config.ts.
+    // The window is fixed, so a minute's 1,200 orders sent back to back are counted as 20/s for 60 s would be.
+    const server = app({ maxOrdersInFlight: 1_000 }).listen(0);
+    try {
+      const statuses = new Map<number, number>();
+      let last: request.Response | undefined;
+      for (let batch = 0; batch < 1_200 / 20; batch++) {
+        const answers = await Promise.all(
+          Array.from({ length: 20 }, () => request(server).post('/api/orders').send(order('c-shop-backend'))),
+        );
+        for (const res of answers) statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+        last = answers.at(-1);
+      }
+      expect(Object.fromEntries(statuses)).toEqual({ 202: 1_200 });
+      // Still limited: a flood from that caller meets a ceiling of 100 requests a second.
+      expect(last?.headers['ratelimit-policy']).toBe('6000;w=60');
+      expect(last?.headers.ratelimit).toMatch(/remaining=4800\b/);
+    } finally {
+      server.close();
+    }
+  }, 120_000);
+
   it('0 turns it off', async () => {
     const server = app({ rateLimitPerMinute: 0 });
     for (let i = 0; i < 5; i++) {

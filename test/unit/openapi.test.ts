@@ -22,7 +22,8 @@ import { freshProduct, testPool } from '../support/db';
  * start: the point is the HTTP surface, not the saga.
  */
 
-const doc = openApiDocument();
+// The keyed document: a superset of the open one (the same operations, plus security and 401/403).
+const doc = openApiDocument({ keyed: true });
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace'] as const;
 
 let pool: Pool;
@@ -111,23 +112,32 @@ describe('routes and document agree', () => {
     }
   });
 
-  it('undocumented methods and paths are 404 NOT_FOUND', async () => {
+  it('undocumented methods on documented paths are 405 with Allow; undocumented paths are 404 NOT_FOUND', async () => {
     const server = app();
-    const probes: Array<[string, string]> = [
-      ['delete', '/api/orders/00000000-0000-4000-8000-000000000000'],
-      ['put', '/api/orders/00000000-0000-4000-8000-000000000000'],
-      ['get', '/api/orders/00000000-0000-4000-8000-000000000000/cancel'],
-      ['post', '/api/products'],
-      ['delete', '/api/products/sku-1'],
-      ['patch', '/api/products/sku-1'],
-      ['post', '/healthz'],
+    const wrongMethods: Array<[string, string, string]> = [
+      ['delete', '/api/orders/00000000-0000-4000-8000-000000000000', 'GET, HEAD'],
+      ['put', '/api/orders/00000000-0000-4000-8000-000000000000', 'GET, HEAD'],
+      ['get', '/api/orders/00000000-0000-4000-8000-000000000000/cancel', 'POST'],
+      ['post', '/api/products', 'GET, HEAD'],
+      ['delete', '/api/products/sku-1', 'GET, HEAD, PUT'],
+      ['patch', '/api/products/sku-1', 'GET, HEAD, PUT'],
+      ['post', '/healthz', 'GET, HEAD'],
+      ['post', '/docs/swagger-ui.css', 'GET, HEAD'], // an asset of the docs page
+    ];
+    for (const [method, url, allow] of wrongMethods) {
+      const res = await request(server)[method as 'get' | 'put' | 'post' | 'delete' | 'patch'](url);
+      expect(res.status, `${method.toUpperCase()} ${url}`).toBe(405);
+      expect(res.headers.allow).toBe(allow);
+      expect(res.body.error.code).toBe('METHOD_NOT_ALLOWED');
+    }
+    const unknownPaths: Array<[string, string]> = [
       ['get', '/api'],
       ['get', '/openapi.yaml'],
       ['get', '/docs/index.html'], // swagger-ui-dist's demo page, which is not served
       ['get', '/docs/swagger-initializer.js'],
     ];
-    for (const [method, url] of probes) {
-      const res = await request(server)[method as 'get' | 'put' | 'post' | 'delete' | 'patch'](url);
+    for (const [method, url] of unknownPaths) {
+      const res = await request(server)[method as 'get'](url);
       expect(res.status, `${method.toUpperCase()} ${url}`).toBe(404);
       expect(res.body.error.code).toBe('NOT_FOUND');
     }
@@ -137,7 +147,8 @@ describe('routes and document agree', () => {
     const server = app();
     const json = await request(server).get('/openapi.json');
     expect(json.status).toBe(200);
-    expect(json.body).toEqual(JSON.parse(JSON.stringify(doc)));
+    expect(json.body).toEqual(JSON.parse(JSON.stringify(openApiDocument({ keyed: false }))));
+    expect((await request(app(['k'])).get('/openapi.json')).body).toEqual(JSON.parse(JSON.stringify(doc)));
 
     const page = await request(server).get('/docs');
     expect(page.status).toBe(200);
