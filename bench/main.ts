@@ -171,6 +171,8 @@ async function phase<T>(design: Design, name: string, extraEnv: NodeJS.ProcessEn
     RATE_LIMIT_PER_MINUTE: process.env.RATE_LIMIT_PER_MINUTE ?? '0',
     // The worker's Prometheus endpoint is off: its fixed port would collide with an `npm start` on the machine.
     WORKER_METRICS_PORT: process.env.WORKER_METRICS_PORT ?? '0',
+    // The worker's build takes the orders (Worker Versioning), as under npm start.
+    WORKER_SET_CURRENT: '1',
     ...extraEnv,
   };
   const specs = design.processes();

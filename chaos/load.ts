@@ -6,6 +6,9 @@ import { emptyLedger, type Ledger, type Placement, type Reply } from './ledger';
 import { MIX, type Profile } from './profiles';
 import type { Random } from './random';
 
+/** The 503s that promise nothing exists (docs/saga.md, the start fence): each is checked as such. */
+const NOTHING_HAPPENED = new Set(['TEMPORAL_UNAVAILABLE', 'TEMPORAL_START_REFUSED', 'DATABASE_UNAVAILABLE']);
+
 /** The run's catalogue: ample stock, one product that runs out during the run, one never in stock. */
 export function chaosProducts(profile: Profile): Product[] {
   return [
@@ -124,7 +127,7 @@ export class Driver {
         this.afterAccepted(placement.orderId, key, body);
         return;
       }
-      if (answer.status === 503 && answer.code === 'TEMPORAL_UNAVAILABLE') {
+      if (answer.status === 503 && NOTHING_HAPPENED.has(String(answer.code))) {
         // A promise that nothing exists: a client may send it again later, a new order if it has no key.
         placement.outcome = 'unavailable';
         if (++unavailable > MIX.unavailableRetries) return;

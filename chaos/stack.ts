@@ -74,6 +74,8 @@ export class ChaosStack {
       WORKFLOW_BUNDLE_PATH: bundlePath,
       PORT: String(apiPort),
       WORKER_METRICS_PORT: String(metricsPort),
+      // Each restarted worker is the same build, current once it polls (as under npm start).
+      WORKER_SET_CURRENT: '1',
       PAYMENT_OUTAGE_FILE: outageFile,
       LOG_LEVEL: 'warn',
       LOG_PRETTY: '0',

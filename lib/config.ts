@@ -142,6 +142,17 @@ const schema = z.object({
   WORKER_WORKFLOW_TASK_POLLERS: slots.optional(),
   WORKER_ACTIVITY_TASK_POLLERS: slots.optional(),
   WORKER_MAX_CACHED_WORKFLOWS: slots.optional(),
+  // Worker Versioning (lib/temporal/deployment.ts): the Worker Deployment the worker joins, and its
+  // build id in it. Unset, the build id is derived from the workflow bundle, so that any change of the
+  // workflow code is a new build.
+  WORKER_DEPLOYMENT_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, "-" and "_" only (the server joins name and build id with "." and ":")')
+    .default('order-saga'),
+  WORKER_BUILD_ID: z.string().min(1).max(255).regex(/^[^\s:]+$/, 'no spaces or ":"').optional(),
+  // 1: once it polls, the worker makes its own build the deployment's current version (npm start, the
+  // test and benchmark stacks). Production rollouts do that as a step of their own (docs/operations.md).
+  WORKER_SET_CURRENT: z.enum(['0', '1'], { message: 'must be 0 or 1' }).default('0'),
   // The worker's Prometheus endpoint (GET /metrics: the SDK's temporal_* series and the saga's own);
   // 0 turns it off (the tests' workers, which share one machine and would collide on the port).
   WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),

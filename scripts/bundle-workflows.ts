@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { buildIdFor } from '../lib/temporal/deployment';
 import { writeWorkflowBundle } from '../lib/temporal/workflow-bundle';
 import { WORKFLOW_BUNDLE_PATH } from '../worker/options';
 
@@ -8,8 +9,11 @@ import { WORKFLOW_BUNDLE_PATH } from '../worker/options';
  * start-up fast and guarantees every worker runs the same workflow code.
  */
 writeWorkflowBundle(WORKFLOW_BUNDLE_PATH)
-  .then((size) =>
-    console.log(`Workflow bundle written to ${path.relative(process.cwd(), WORKFLOW_BUNDLE_PATH)} (${(size / 1024).toFixed(0)} KiB)`),
+  .then((code) =>
+    console.log(
+      `Workflow bundle written to ${path.relative(process.cwd(), WORKFLOW_BUNDLE_PATH)} (${(code.length / 1024).toFixed(0)} KiB, ` +
+        `build id ${buildIdFor(code)})`,
+    ),
   )
   .catch((err: unknown) => {
     console.error(err);

@@ -6,8 +6,10 @@ import { DatabaseUnreachableError, createDatabaseIfMissing, migrate } from '../l
 import { createPool } from '../lib/db/pool';
 import { PROJECT_ROOT } from '../lib/paths';
 import { TEMPORAL_CLI, ensureTool } from '../lib/temporal/cli';
-import { TemporalUnreachableError, connectionOptions, waitForTemporal } from '../lib/temporal/connection';
-import { startDevServer } from '../lib/temporal/dev-server';
+import { TemporalUnreachableError, connectClient, connectionOptions, waitForTemporal } from '../lib/temporal/connection';
+import type { TemporalConnectionSettings } from '../lib/temporal/client-config';
+import { UNVERSIONED, buildIdFor, openOrdersByVersion, versionKey, type DeploymentVersion } from '../lib/temporal/deployment';
+import { FAST_DRAINAGE, startDevServer } from '../lib/temporal/dev-server';
 import { writeWorkflowBundle } from '../lib/temporal/workflow-bundle';
 import { waitForHttp } from '../lib/wait-for-http';
 import { ProcessGroup } from './process-group';
@@ -113,6 +115,7 @@ async function main(): Promise<void> {
       uiCodecEndpoint: codecEndpoint,
       dbFile: path.join(DATA_DIR, 'temporal.db'),
       logFile,
+      dynamicConfig: FAST_DRAINAGE,
     });
     group.adopt('temporal', server.child);
     temporalAddress = server.address;
@@ -135,7 +138,13 @@ async function main(): Promise<void> {
   );
   step('Bundling the workflow code (a few seconds)');
   env.WORKFLOW_BUNDLE_PATH = path.join(PROJECT_ROOT, '.data', 'workflow-bundle.js');
-  await writeWorkflowBundle(env.WORKFLOW_BUNDLE_PATH);
+  const code = await writeWorkflowBundle(env.WORKFLOW_BUNDLE_PATH);
+  // The worker's build (Worker Versioning): derived from the code unless WORKER_BUILD_ID names it,
+  // and made current once the worker polls, so new orders start on the code just bundled.
+  const version = { deploymentName: config.WORKER_DEPLOYMENT_NAME, buildId: config.WORKER_BUILD_ID ?? buildIdFor(code) };
+  env.WORKER_BUILD_ID = version.buildId;
+  env.WORKER_SET_CURRENT = '1';
+  step(`  build ${version.buildId} of the Worker Deployment ${version.deploymentName} (new orders start on it; runs started by other builds stay on theirs)`);
   const tsx = ['--import', 'tsx'];
   step('Starting the worker');
   group.spawn('worker', process.execPath, [...tsx, path.join(PROJECT_ROOT, 'worker', 'main.ts')], env);
@@ -149,6 +158,7 @@ async function main(): Promise<void> {
   if (!(await waitForHttp(readyUrl, 60_000))) {
     throw new Error(`${readyUrl} did not become ready within 60 s; see the [api] lines above.`);
   }
+  const elsewhere = await ordersOnOtherBuilds({ ...config.temporal, address: temporalAddress }, version);
 
   console.log(
     [
@@ -162,8 +172,9 @@ async function main(): Promise<void> {
         ? `  Access       OPEN: no API_KEYS, so no key is asked and every order is visible${exposure.host ? `; listening on ${exposure.host} only` : ''}`
         : '  Access       API keys required (API_KEYS): Authorization: Bearer <key>',
       unfinished
-        ? `Found ${unfinished} unfinished order${unfinished === 1 ? '' : 's'} from an earlier run; ${unfinished === 1 ? 'it is' : 'they are'} resuming now.`
+        ? `Found ${unfinished} unfinished order${unfinished === 1 ? '' : 's'} from an earlier run; those of this build are resuming now.`
         : 'No unfinished orders from earlier runs.',
+      ...elsewhere,
       'Try:',
       `  curl -s -XPOST localhost:${config.PORT}/api/orders -H 'content-type: application/json' \\`,
       ...(exposure.open ? [] : [`    -H 'authorization: Bearer <one of API_KEYS>' \\`]),
@@ -172,6 +183,39 @@ async function main(): Promise<void> {
       '',
     ].join('\n'),
   );
+}
+
+/**
+ * Open orders that this build will not run: pinned to another build (an
+ * earlier `npm start` of other workflow code; they wait for a worker of their
+ * build) or started before Worker Versioning (0.3 and older; this build would
+ * fail to replay them). Lines saying how many and what to do; none if all is well.
+ */
+async function ordersOnOtherBuilds(settings: TemporalConnectionSettings, current: DeploymentVersion): Promise<string[]> {
+  let counts: Awaited<ReturnType<typeof openOrdersByVersion>>;
+  const client = await connectClient(settings);
+  try {
+    counts = await openOrdersByVersion(client);
+  } catch (err) {
+    return [`Could not count unfinished orders by build (${(err as Error).message}).`];
+  } finally {
+    await client.connection.close();
+  }
+  const lines: string[] = [];
+  for (const [key, n] of counts.byVersion) {
+    if (key === versionKey(current)) continue;
+    lines.push(
+      `${n} unfinished order${n === 1 ? ' is' : 's are'} pinned to ${key}, which this worker does not run: they wait for a worker of that build.`,
+      `  Start one from that build's code with WORKER_BUILD_ID=${key.slice(key.indexOf(':') + 1)} npm run worker, or see docs/operations.md "Orders pinned to an old build".`,
+    );
+  }
+  if (counts.unversioned) {
+    lines.push(
+      `${counts.unversioned} unfinished order${counts.unversioned === 1 ? ' was' : 's were'} started by a release without Worker Versioning (0.3 or older); this build cannot replay them.`,
+      '  See docs/operations.md "Upgrading from 0.3" (query: ' + `WorkflowType = 'orderSaga' AND ExecutionStatus = 'Running' AND ${UNVERSIONED}).`,
+    );
+  }
+  return lines;
 }
 
 main().catch((err: unknown) => {

@@ -7,7 +7,8 @@ import { createPool } from '../lib/db/pool';
 import { createLogger } from '../lib/logger';
 import { activeTracing } from '../lib/telemetry/tracing';
 import { TemporalUnreachableError, connectClient, connectionOptions, ensureSearchAttributes } from '../lib/temporal/connection';
-import { orderWorkerOptions } from './options';
+import { makeCurrentVersion } from '../lib/temporal/deployment';
+import { deploymentVersion, orderWorkerOptions, workflowCode } from './options';
 import { installWorkerRuntime } from './runtime';
 
 /**
@@ -36,22 +37,32 @@ async function main(): Promise<void> {
     // meets them missing is answered 503 by the API, never half-done.
     logger.warn({ err: (err as Error).message }, 'could not check or register the search attributes; they must exist on the namespace');
   }
-  await client.connection.close();
-
+  const code = await workflowCode();
+  const version = deploymentVersion(config, code);
   const connection = await NativeConnection.connect(connectionOptions(config.temporal));
-  const worker = await Worker.create({ connection, ...orderWorkerOptions(config, pool) });
+  const worker = await Worker.create({ connection, ...orderWorkerOptions(config, pool, code, version) });
   logger.info(
     {
       taskQueue: config.TEMPORAL_TASK_QUEUE,
       address: config.TEMPORAL_ADDRESS,
       namespace: config.TEMPORAL_NAMESPACE,
+      deployment: version.deploymentName,
+      buildId: version.buildId,
       metrics: config.WORKER_METRICS_PORT ? `http://0.0.0.0:${config.WORKER_METRICS_PORT}/metrics` : 'off',
     },
-    'worker started',
+    `worker started: build ${version.buildId} of deployment ${version.deploymentName}`,
   );
+  const running = worker.run();
+  if (config.WORKER_SET_CURRENT === '1') {
+    // Only once the worker polls does the server know its version.
+    await makeCurrentVersion(client, version)
+      .then(() => logger.info({ buildId: version.buildId }, 'this build is now the current version: new orders start on it'))
+      .catch((err: unknown) => logger.error({ err }, 'could not make this build the current version'));
+  }
+  await client.connection.close();
 
   // Worker.run() installs its own SIGINT/SIGTERM handlers that call shutdown().
-  await worker.run();
+  await running;
   await pool.end();
   await connection.close();
   await activeTracing()?.shutdown();

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
@@ -6,6 +6,8 @@ import type { Config } from '../lib/config';
 import type { Pool } from '../lib/db/pool';
 import { PROJECT_ROOT } from '../lib/paths';
 import { orderDataConverter } from '../lib/temporal/data-converter';
+import { buildIdFor, type DeploymentVersion } from '../lib/temporal/deployment';
+import { bundleWorkflows } from '../lib/temporal/workflow-bundle';
 import { TRACING_WORKFLOW_INTERCEPTOR_MODULES, tracingWorkerOptions } from '../lib/telemetry/temporal';
 import { activeTracing } from '../lib/telemetry/tracing';
 
@@ -21,51 +23,57 @@ export const WORKFLOWS_PATH = path.resolve(__dirname, '..', 'workflows');
 export const WORKFLOW_INTERCEPTOR_MODULES = [path.resolve(__dirname, 'workflow-metrics'), ...TRACING_WORKFLOW_INTERCEPTOR_MODULES];
 
 /**
- * Where the worker gets its workflow code. A pre-built bundle starts in well
- * under a second and is exactly what was tested; bundling from source at start
- * (the development default) takes several seconds of webpack per process.
+ * The workflow code this worker runs: a pre-built bundle (production, `npm
+ * start`, the tests; it starts in well under a second and is exactly what was
+ * tested), or in development, bundled from source at start (several seconds of
+ * webpack). Its hash is the default build id (lib/temporal/deployment.ts).
  */
-export function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+export async function workflowCode(): Promise<string> {
   const bundle = process.env.WORKFLOW_BUNDLE_PATH ?? WORKFLOW_BUNDLE_PATH;
   if (process.env.NODE_ENV === 'production' || process.env.WORKFLOW_BUNDLE_PATH) {
     if (!existsSync(bundle)) throw new Error(`Workflow bundle ${bundle} is missing: run \`npm run build\` first.`);
-    return { workflowBundle: { codePath: bundle } };
+    return readFileSync(bundle, 'utf8');
   }
-  // A bundle carries its interceptors already (lib/temporal/workflow-bundle.ts);
-  // telemetryAndEncryptionOptions names them for bundling from source.
-  return { workflowsPath: WORKFLOWS_PATH };
+  return bundleWorkflows();
+}
+
+/** This worker's version in the Worker Deployment: WORKER_BUILD_ID, or the one derived from its workflow code. */
+export function deploymentVersion(config: Config, code: string): DeploymentVersion {
+  return { deploymentName: config.WORKER_DEPLOYMENT_NAME, buildId: config.WORKER_BUILD_ID ?? buildIdFor(code) };
 }
 
 /**
  * Everything but the connection for a worker of the order saga: queue, workflow
- * code, activities on `pool`, tuning. Shared by worker/main.ts and the
- * benchmark's combined API+worker process.
+ * code and its version, activities on `pool`, tuning. Shared by worker/main.ts
+ * and the benchmark's combined API+worker process.
+ *
+ * The worker joins its Worker Deployment with `version`, and its workflows are
+ * PINNED: a run is started by the deployment's current version and finishes on
+ * that build, whatever is deployed meanwhile, so the workflow code carries only
+ * its own behaviour (no patch branches) and never replays another build's history.
  */
-export function orderWorkerOptions(config: Config, pool: Pool): Omit<WorkerOptions, 'connection'> {
-  const source = workflowSource();
+export function orderWorkerOptions(config: Config, pool: Pool, code: string, version: DeploymentVersion): Omit<WorkerOptions, 'connection'> {
   return {
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
-    ...source,
+    workflowBundle: { code },
+    workerDeploymentOptions: { version, useWorkerVersioning: true, defaultVersioningBehavior: 'PINNED' },
     activities: createActivities(pool, simulatedServices(config)),
     shutdownGraceTime: '10 seconds',
     ...tuningOptions(config),
-    ...telemetryAndEncryptionOptions(config, 'workflowsPath' in source),
+    ...telemetryAndEncryptionOptions(config),
   };
 }
 
 /**
  * Tracing (lib/telemetry/) and payload encryption (lib/temporal/payload-codec.ts):
- * both absent from the worker's path unless configured. A pre-built bundle already
- * holds the workflow interceptor module; bundling from source must be told of it.
+ * both absent from the worker's path unless configured. The workflow side of
+ * tracing is in the bundle already (WORKFLOW_INTERCEPTOR_MODULES).
  */
-export function telemetryAndEncryptionOptions(config: Config, bundlesFromSource: boolean): Partial<WorkerOptions> {
+export function telemetryAndEncryptionOptions(config: Config): Partial<WorkerOptions> {
   const tracing = tracingWorkerOptions(activeTracing());
   return {
-    interceptors: {
-      activity: tracing.activityInterceptors,
-      workflowModules: bundlesFromSource ? WORKFLOW_INTERCEPTOR_MODULES : undefined,
-    },
+    interceptors: { activity: tracing.activityInterceptors },
     sinks: tracing.sinks,
     dataConverter: orderDataConverter(config.PAYLOAD_ENCRYPTION_KEYS),
   };

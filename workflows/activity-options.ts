@@ -34,6 +34,19 @@ export const databaseStep: LocalActivityOptions = {
 };
 
 /**
+ * markCompensating: the saga's decision to undo, recorded in PostgreSQL. A
+ * regular activity, not a local one like databaseStep, so that the workflow
+ * task that accepted a customer's cancel is recorded (and with it the cancel)
+ * before this write can act on it: a local activity would take effect inside
+ * that task, and a lost task would leave the database ahead of the history.
+ * The same retries as databaseStep: wait out an outage of our database.
+ */
+export const statusWriteStep: ActivityOptions = {
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '500 ms', backoffCoefficient: 2, maximumInterval: '1 minute' },
+};
+
+/**
  * Reserving stock. Out of stock is a business answer (non-retryable); anything
  * else is retried without limit, because inventory lives in our own database.
  * A cancel interrupts the call at its next heartbeat and the saga then waits for
@@ -82,27 +95,6 @@ export const paymentStep: ActivityOptions = {
 export const PAYMENT_BACKOFF = { initialMs: 1_000, coefficient: 2, maximumMs: 30_000 } as const;
 
 /**
- * The payment step of runs started before 0.2.0, when the budget was the
- * activity's schedule-to-close timeout. Kept so that those runs replay and
- * finish as they began; its attempt timeouts match paymentStep's, since they
- * run today's activity code (timeouts are not part of the replayed commands).
- */
-export function legacyPaymentStep(budgetMs: number): ActivityOptions {
-  return {
-    startToCloseTimeout: '30 seconds',
-    heartbeatTimeout: '3 seconds',
-    scheduleToCloseTimeout: budgetMs,
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry: {
-      initialInterval: '1 second',
-      backoffCoefficient: 2,
-      maximumInterval: '30 seconds',
-      nonRetryableErrorTypes: [ErrorType.PaymentDeclined],
-    },
-  };
-}
-
-/**
  * Compensations must eventually succeed: no budget, no attempt limit. They run as
  * local activities like databaseStep: release touches only our database, and a
  * refund is one short idempotent provider call.
@@ -127,7 +119,7 @@ export const notificationStep: ActivityOptions = {
 };
 
 /**
- * The confirmation's first try from 0.3.0 on: one local activity attempt in the
+ * The confirmation's first try: one local activity attempt in the
  * workflow task that completes the order, so the happy path ends in that task
  * instead of taking an activity task and one more workflow task. Nothing
  * cancels it (the saga confirms a completed order outside any cancellable

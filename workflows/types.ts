@@ -70,12 +70,12 @@ export interface OrderInput {
   /** How long the payment step may retry a failing provider (PAYMENT_BUDGET_MS). */
   paymentBudgetMs: number;
   /**
-   * Set by APIs that commit the row before the start and withdraw it on failure
-   * (the start fence): the saga then claims the row instead of writing it.
-   * Absent from orders started by an older API, which wrote the row in the
-   * transaction around the start.
+   * The token of the API request that committed this attempt's row as STARTING
+   * (the start fence, docs/saga.md). The run claims the row only under it, so a
+   * run left over from a request that was answered 503 can never claim an
+   * attempt a later request committed. Null for rows written without a token.
    */
-  fenced?: boolean;
+  startToken?: string | null;
 }
 
 /** What activities need to find the order's effects: they are keyed by both. */
@@ -98,7 +98,7 @@ export interface OrderState {
   abandoned?: boolean;
 }
 
-/** What the reserve step answers when it also claims the order (saga 0.3.0 on). */
+/** What the reserve step answers: it claims the order for the run, then reserves. */
 export type ReserveOutcome = 'RESERVED' | 'NOT_CLAIMED';
 
 /** An order's status as PostgreSQL holds it. */

@@ -42,19 +42,20 @@ export function inventoryActivities(pool: Pool, behaviour: ServiceBehaviour, ran
   }
 
   return {
-    /** The saga's reserve step before 0.3.0 (and the baselines'): `reserve` alone. */
+    /** The benchmark baselines' reserve step: `reserve` alone, with no claim. */
     reserveInventory: heartbeatingAttempt(async (ref: OrderRef): Promise<void> => {
       await reserve(ref);
     }),
 
     /**
-     * The saga's first step from 0.3.0 on: claims the row the API committed for
-     * the run `runId` (its first run id), as claimOrder does, then reserves, in
-     * one activity task instead of a task for the claim. NOT_CLAIMED means the
-     * API withdrew the order or another run holds it: nothing was done.
+     * The saga's first step: claims the row the API committed (under the
+     * request's `startToken`) for the run `runId` (its first run id), as
+     * claimOrder does, then reserves, in one activity task: a claim of its own
+     * would cost every order one more action (docs/saga.md). NOT_CLAIMED means
+     * the API withdrew the order or another run holds it: nothing was done.
      */
-    claimAndReserve: heartbeatingAttempt(async (ref: OrderRef, runId: string): Promise<ReserveOutcome> => {
-      if (!(await markStarted(pool, ref, runId))) return 'NOT_CLAIMED';
+    claimAndReserve: heartbeatingAttempt(async (ref: OrderRef, runId: string, startToken: string | null = null): Promise<ReserveOutcome> => {
+      if (!(await markStarted(pool, ref, runId, startToken))) return 'NOT_CLAIMED';
       await reserve(ref);
       return 'RESERVED';
     }),

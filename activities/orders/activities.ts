@@ -8,20 +8,17 @@ import { findOrderIdentity, insertOrder, markStarted, moveOrder } from './record
 export function orderRecordActivities(pool: Pool) {
   return {
     /**
-     * The saga's first step: claims the row the API committed for this attempt,
-     * for this run (`runId`: the workflow's first run id). False means the API
-     * withdrew the order (it answered 503) or another run of the attempt claimed
-     * it, and this run must end without touching anything.
+     * Claims the row the API committed for this attempt (under the request's
+     * `startToken`), for this run (`runId`: the workflow's first run id): the
+     * saga's confirmation of a reserve step that did not answer. False means the
+     * API withdrew the order (it answered 503) or another run holds it, and this
+     * run must end without touching anything.
      */
-    async claimOrder(ref: OrderRef, runId: string): Promise<boolean> {
-      return markStarted(pool, ref, runId);
+    async claimOrder(ref: OrderRef, runId: string, startToken: string | null = null): Promise<boolean> {
+      return markStarted(pool, ref, runId, startToken);
     },
 
-    /**
-     * Writes the order row if it is missing. The saga's first step before
-     * claimOrder existed (recorded histories still replay it), and how the
-     * benchmark's baseline designs record their orders.
-     */
+    /** Writes the order row if it is missing: how the benchmark's baseline designs record their orders. */
     async recordOrder(input: OrderInput): Promise<void> {
       await inTransaction(pool, (tx) => insertOrder(tx, input));
     },

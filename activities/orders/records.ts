@@ -164,17 +164,21 @@ export async function moveOrder(
 
 /**
  * Claims the attempt for one workflow run (identified by its first run id): the
- * run itself does so as its first step, and the API does so for the run its
- * start created. Returns false when the row is gone (the API withdrew it and
- * answered 503) or was claimed by another run of the same attempt (one the
- * re-drive started late): either way this run must do nothing. Claiming again
- * for the same run (a retried activity) succeeds.
+ * run itself does so as its first step, and the API does so for the run its own
+ * start created. Only under the token of the request that committed the attempt
+ * (`startToken`, carried in the run's input): a run left over from an earlier
+ * request of the same attempt number, withdrawn and answered 503, never claims
+ * an attempt a later request committed. Returns false when the row is gone (the
+ * API withdrew it and answered 503), belongs to another request's token, or was
+ * claimed by another run: either way this run must do nothing. Claiming again
+ * for the same run (a retried activity, a lost reply) succeeds.
  */
-export async function markStarted(db: Queryable, ref: OrderRef, runId: string): Promise<boolean> {
+export async function markStarted(db: Queryable, ref: OrderRef, runId: string, startToken: string | null): Promise<boolean> {
   const res = await db.query(
     `UPDATE orders SET start_state = 'STARTED', claimed_run_id = $3
-     WHERE id = $1 AND attempt = $2 AND (start_state = 'STARTING' OR claimed_run_id = $3)`,
-    [ref.orderId, ref.attempt, runId],
+     WHERE id = $1 AND attempt = $2 AND start_token IS NOT DISTINCT FROM $4::uuid
+       AND (start_state = 'STARTING' OR claimed_run_id = $3)`,
+    [ref.orderId, ref.attempt, runId, startToken],
   );
   return (res.rowCount ?? 0) > 0;
 }
@@ -228,17 +232,16 @@ export async function withdrawStart(db: Queryable, ref: OrderRef, startToken: st
 }
 
 /**
- * The API's confirmation of a start that Temporal accepted: claims the attempt
- * for `runId` (the run the start created, or the open run of this attempt it
- * met). CLAIMED also when another run of the attempt holds it (that run goes
- * ahead, and `runId`'s own claim will fail); WITHDRAWN when the attempt was
- * taken back meanwhile (the sweep of unconfirmed starts, after a start that took
- * far too long), so nothing will act on it. Safe to repeat after a lost reply.
+ * The API's confirmation of a start that created a run: claims the attempt for
+ * `runId` under the request's own token. CLAIMED when this run holds it (the
+ * run's own claim may have come first); WITHDRAWN when the attempt was taken
+ * back meanwhile (the sweep of unconfirmed starts, after a start that took far
+ * too long), so nothing will act on it. Safe to repeat after a lost reply.
  */
-export async function confirmStart(db: Queryable, ref: OrderRef, runId: string): Promise<StartSettlement> {
-  if (await markStarted(db, ref, runId)) return 'CLAIMED';
-  const row = await startRowOf(db, ref.orderId);
-  return row?.attempt === ref.attempt && row.start_state === 'STARTED' ? 'CLAIMED' : 'WITHDRAWN';
+export async function confirmStart(db: Queryable, ref: OrderRef, runId: string, startToken: string): Promise<StartSettlement> {
+  // Refused means the attempt is gone or another request's: only the run this
+  // request created carries its token, and a repeat for that run succeeds.
+  return (await markStarted(db, ref, runId, startToken)) ? 'CLAIMED' : 'WITHDRAWN';
 }
 
 async function startRowOf(db: Queryable, orderId: string) {

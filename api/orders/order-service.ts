@@ -50,7 +50,26 @@ export function requestHash(body: CreateOrderBody): string {
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
 }
 
-/** Longer than a start's deadline plus a withdrawal: how long a twin request waits for the first one's outcome. */
+/**
+ * The fingerprint 0.3 stored: lines in this process's collation order. Rows
+ * written before 0.4 carry it, so a replay of one of them still matches
+ * (when this process collates as the one that wrote it did).
+ */
+function legacyRequestHash(body: CreateOrderBody): string {
+  const canonical = {
+    customerId: body.customerId,
+    paymentMethod: body.paymentMethod,
+    items: [...body.items].sort((a, b) => a.productId.localeCompare(b.productId)).map((i) => [i.productId, i.quantity]),
+  };
+  return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
+}
+
+/**
+ * How long a twin request waits for the first one's outcome: a start's deadline
+ * (5 s) and its settling, the usual worst case. A slower first request (one that
+ * also registers the search attributes) leaves the twin a 409 REQUEST_IN_PROGRESS,
+ * which asks the client to try again.
+ */
 const TWIN_WAIT_MS = 10_000;
 
 /** How long a write of the start fence keeps trying when PostgreSQL fails it, before admitting the outcome is unknown. */
@@ -80,7 +99,7 @@ export class OrderService {
     const hash = requestHash(body);
     if (idempotencyKey) {
       const existing = await findOrderIdentityByKey(this.pool, caller.name, idempotencyKey);
-      if (existing) return this.replay(existing, hash);
+      if (existing) return this.replay(existing, hash, legacyRequestHash(body));
     }
     const orderId = randomUUID();
     const startToken = randomUUID();
@@ -96,7 +115,7 @@ export class OrderService {
       idempotencyKey: idempotencyKey ?? null,
       requestHash: hash,
       paymentBudgetMs: this.options.paymentBudgetMs,
-      fenced: true,
+      startToken,
     };
 
     const ref = { orderId, attempt: 1 };
@@ -110,7 +129,7 @@ export class OrderService {
       // Only a key can conflict, so one was sent.
       const twin = await findOrderIdentityByKey(this.pool, caller.name, idempotencyKey!);
       if (!twin) throw startRefused(new TemporalUnavailableError('the twin request withdrew the order'));
-      return this.replay(twin, hash);
+      return this.replay(twin, hash, legacyRequestHash(body));
     }
     await this.startOrWithdraw(input, startToken, startRefused);
     return { orderId, status: 'PENDING', replayed: false };
@@ -159,8 +178,8 @@ export class OrderService {
     const view = (await getOrder(this.pool, orderId))!;
     const attempt = order.attempt + 1;
     const ref = { orderId, attempt };
-    const input = sagaInputFor(view, attempt, this.options.paymentBudgetMs);
     const startToken = randomUUID();
+    const input = sagaInputFor(view, attempt, startToken, this.options.paymentBudgetMs);
     const moved = await moveToNextAttempt(this.pool, ref, startToken).catch(async (err: unknown) => {
       await this.withdrawOrUnknown(ref, startToken);
       throw databaseUnavailable(err);
@@ -193,15 +212,17 @@ export class OrderService {
     } catch (err) {
       failure = err;
     }
-    const runId = outcome && (outcome.kind === 'STARTED' || outcome.runningAttempt === input.attempt) ? outcome.runId : undefined;
-    if (runId !== undefined) {
+    if (outcome?.kind === 'STARTED') {
       // Claimed for that run, which then acts, and no other run can: 202.
-      if ((await this.settle(ref, () => confirmStart(this.pool, ref, runId))) === 'CLAIMED') return;
+      if ((await this.settle(ref, () => confirmStart(this.pool, ref, outcome.runId, startToken))) === 'CLAIMED') return;
       // The sweep took the attempt back while the start took far too long: the run will find nothing.
       throw refusal(new TemporalUnavailableError('the start took too long and the order was withdrawn'));
     }
-    // No run this request can name: an open run of the previous attempt (still
-    // closing), or a start that failed or whose outcome is unknown.
+    // An open run met instead: an earlier try of this very start that landed (it
+    // carries this request's token and claims the row itself), or a run of an
+    // earlier request of the same attempt number, which may already have been
+    // refused its claim. Never claimed on its behalf: whichever it is, the
+    // withdrawal below settles it against the run's own claim.
     if (outcome) failure = new RunningAlreadyError();
     if ((await this.withdrawOrUnknown(ref, startToken)) === 'WITHDRAWN') throw refusal(failure);
     // A run claimed the attempt before the withdrawal: it goes ahead, and the client hears 202.
@@ -237,8 +258,8 @@ export class OrderService {
    * yet; this waits for it (the start answers within its deadline) rather than
    * say "accepted" for an order that may still be withdrawn.
    */
-  private async replay(existing: OrderIdentity, hash: string): Promise<PlacedOrder> {
-    if (existing.requestHash !== hash) {
+  private async replay(existing: OrderIdentity, hash: string, legacyHash: string): Promise<PlacedOrder> {
+    if (existing.requestHash !== hash && existing.requestHash !== legacyHash) {
       throw new HttpError(
         422,
         'IDEMPOTENCY_KEY_REUSED',
@@ -267,12 +288,12 @@ export class OrderService {
 }
 
 /**
- * The saga's input for one attempt of an order already recorded (a retry, or the
- * re-drive of an unconfirmed start): everything comes from its row. The
+ * The saga's input for a retry's attempt of an order already recorded:
+ * everything comes from its row, and `startToken` is the retry request's. The
  * Idempotency-Key and request hash stay with the row; only the first start's
  * input carries them.
  */
-export function sagaInputFor(order: OrderView, attempt: number, paymentBudgetMs: number): OrderInput {
+export function sagaInputFor(order: OrderView, attempt: number, startToken: string, paymentBudgetMs: number): OrderInput {
   return {
     orderId: order.orderId,
     customerId: order.customerId,
@@ -283,7 +304,7 @@ export function sagaInputFor(order: OrderView, attempt: number, paymentBudgetMs:
     idempotencyKey: null,
     requestHash: null,
     paymentBudgetMs,
-    fenced: true,
+    startToken,
   };
 }
 
@@ -292,7 +313,8 @@ class RunningAlreadyError extends Error {}
 
 /** The answer once a start's attempt is withdrawn: nothing happened, and why. */
 function startRefused(err: unknown): HttpError {
-  if (err instanceof TemporalUnavailableError) {
+  // An open run met instead of a start of our own is as unknown an outcome as a timeout.
+  if (err instanceof TemporalUnavailableError || err instanceof RunningAlreadyError) {
     return new HttpError(503, 'TEMPORAL_UNAVAILABLE', 'The workflow service is unavailable; nothing was changed. Retry later.');
   }
   // Not transient (an expired key, a missing namespace, a codec error): the
@@ -307,8 +329,9 @@ function startRefused(err: unknown): HttpError {
 }
 
 /** A write that failed and was then confirmed taken back (or never made). */
-function databaseUnavailable(err: unknown): HttpError {
-  return new HttpError(503, 'DATABASE_UNAVAILABLE', `The database did not answer (${(err as Error).message}); nothing was changed. Retry later.`);
+function databaseUnavailable(_err: unknown): HttpError {
+  // The driver's message stays in the log: it may name hosts, roles or constraints.
+  return new HttpError(503, 'DATABASE_UNAVAILABLE', 'The database failed the write; nothing was changed. Retry later.');
 }
 
 function workflowClosed(order: OrderIdentity): HttpError {

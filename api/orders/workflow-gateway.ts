@@ -1,4 +1,5 @@
 import {
+  NamespaceNotFoundError,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -15,8 +16,8 @@ import { ErrorType, workflowIdFor, type CancelResult, type OrderInput } from '..
 
 /**
  * How a start ended, as far as the server told us. RUNNING_ALREADY: a run with
- * this workflow id is open (an earlier request's start that landed late, or the
- * re-drive's); `runningAttempt` says which attempt it runs.
+ * this workflow id is open (an earlier try of the same start that landed, or a
+ * run of an earlier request, still closing); `runningAttempt` says which attempt it runs.
  */
 export type StartOutcome =
   | { kind: 'STARTED'; /** The new run's first run id: the run the API may claim the row for. */ runId: string }
@@ -153,6 +154,8 @@ export function temporalOrderWorkflows(client: Client, taskQueue: string, option
       } catch (err) {
         if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
           if (err.cause.type === ErrorType.NotCancellable) throw new NotCancellableError(err.cause.message);
+          // Accepted, then the run closed before the handler answered (an operator terminated it).
+          if (err.cause.type === 'AcceptedUpdateCompletedWorkflow') throw new WorkflowClosedError(err.cause.message);
         }
         // Update on a closed (or purged) run: no saga is there to carry a cancel out.
         // Whether the order finished is for the database to say (order-service.ts).
@@ -200,6 +203,8 @@ function lacksSearchAttributes(err: unknown): boolean {
  * payload codec error), the error's name.
  */
 export function startFailureCause(err: unknown): string {
+  // The client turns a missing namespace into an error of its own, without the gRPC status.
+  if (err instanceof NamespaceNotFoundError) return 'NOT_FOUND';
   for (let e: unknown = err; e instanceof Error; e = e.cause === e ? undefined : e.cause) {
     if (isGrpcServiceError(e)) return status[e.code] ?? `GRPC_${e.code}`;
   }

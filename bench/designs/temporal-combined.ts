@@ -7,9 +7,10 @@ import { createPool } from '../../lib/db/pool';
 import { createLogger } from '../../lib/logger';
 import { connectionOptions } from '../../lib/temporal/connection';
 import { orderDataConverter } from '../../lib/temporal/data-converter';
+import { makeCurrentVersion } from '../../lib/temporal/deployment';
 import { tracingClientInterceptors } from '../../lib/telemetry/temporal';
 import { activeTracing } from '../../lib/telemetry/tracing';
-import { orderWorkerOptions } from '../../worker/options';
+import { deploymentVersion, orderWorkerOptions, workflowCode } from '../../worker/options';
 import { runProcess } from './runtime';
 
 /**
@@ -22,7 +23,9 @@ async function main(): Promise<void> {
   const logger = createLogger('bench-temporal-combined', config.LOG_LEVEL);
   const pool = createPool(requireDatabaseUrl(config, 'a benchmark design'), config.PG_POOL_SIZE);
   const connection = await NativeConnection.connect(connectionOptions(config.temporal));
-  const worker = await Worker.create({ connection, ...orderWorkerOptions(config, pool) });
+  const code = await workflowCode();
+  const version = deploymentVersion(config, code);
+  const worker = await Worker.create({ connection, ...orderWorkerOptions(config, pool, code, version) });
   // As the API builds its client (api/main.ts): payload encryption and tracing when configured.
   const client = new Client({
     connection,
@@ -44,7 +47,9 @@ async function main(): Promise<void> {
   });
   const server = app.listen(config.PORT);
   process.on('SIGTERM', () => server.close(() => worker.shutdown()));
-  await worker.run();
+  const running = worker.run();
+  await makeCurrentVersion(client, version);
+  await running;
   await pool.end();
   await connection.close();
   process.exit(0);

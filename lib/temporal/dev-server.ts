@@ -26,8 +26,8 @@ export interface DevServerOptions {
   /** Serve the server's Prometheus metrics on this port (the benchmark counts heartbeats there). */
   metricsPort?: number;
   /**
-   * Dynamic config values on top of start-dev's own (the benchmark's tuning rows).
-   * Nothing else sets any: start-dev's `forceSearchAttributesCacheRefreshOnRead`
+   * Dynamic config values on top of start-dev's own (the benchmark's tuning rows,
+   * FAST_DRAINAGE for `npm start` and the tests). Start-dev's `forceSearchAttributesCacheRefreshOnRead`
    * stays on although it makes each search-attribute lookup read SQLite, because
    * attributes registered at run time (a new namespace, by the API or the worker)
    * must be usable at once (test/e2e/missing-search-attributes.e2e.test.ts); off,
@@ -51,6 +51,18 @@ export interface DevServer {
  * (an OS crash may lose the last transactions, never corrupt the file).
  */
 export const WAL_PRAGMAS = ['journal_mode=wal', 'synchronous=normal'] as const;
+
+/**
+ * How soon a Worker Deployment Version that stopped being current is counted
+ * again for open pinned runs (DRAINING, then DRAINED), and how long visibility
+ * may lag behind: 3 minutes each by default. A dev stack is small, so seconds
+ * are cheap, and `temporal worker deployment describe-version` then tells
+ * within moments when an old build can be stopped.
+ */
+export const FAST_DRAINAGE = {
+  'matching.wv.VersionDrainageStatusRefreshInterval': '1s',
+  'matching.wv.VersionDrainageStatusVisibilityGracePeriod': '2s',
+} as const;
 
 const SA_TYPE_FLAG = { KEYWORD: 'Keyword', INT: 'Int' } as const;
 

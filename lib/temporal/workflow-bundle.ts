@@ -16,18 +16,24 @@ const quietLogger = {
   error: (message: string) => console.error(message),
 };
 
-/**
- * Bundles the workflow code once and writes it to `outPath`, for workers that
- * load a pre-built bundle (WORKFLOW_BUNDLE_PATH): production images, `npm start`,
- * the tests and the benchmark. Returns the bundle's size in bytes.
- */
-export async function writeWorkflowBundle(outPath: string): Promise<number> {
+/** The workflow code and its interceptors, bundled from source: what a worker replays. */
+export async function bundleWorkflows(): Promise<string> {
   const { code } = await bundleWorkflowCode({
     workflowsPath: WORKFLOWS_PATH,
     workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
     logger: quietLogger,
   });
+  return code;
+}
+
+/**
+ * Bundles the workflow code once and writes it to `outPath`, for workers that
+ * load a pre-built bundle (WORKFLOW_BUNDLE_PATH): production images, `npm start`,
+ * the tests and the benchmark. Returns the bundle's code.
+ */
+export async function writeWorkflowBundle(outPath: string): Promise<string> {
+  const code = await bundleWorkflows();
   mkdirSync(path.dirname(outPath), { recursive: true });
   writeFileSync(outPath, code);
-  return code.length;
+  return code;
 }

@@ -212,7 +212,7 @@ describe('reserve and charge heartbeat for the whole attempt, their SQL included
 describe("the API's withdrawal of an order and the saga's claim exclude each other", () => {
   it('claimed first: the withdrawal fails and the order stays', async () => {
     const { ref } = await newOrder(450, 1, 'STARTING');
-    expect(await markStarted(pool, ref, 'run-a')).toBe(true);
+    expect(await markStarted(pool, ref, 'run-a', null)).toBe(true);
     expect(await withdrawStart(pool, ref, null)).toBe('CLAIMED');
     expect(await getOrder(pool, ref.orderId)).not.toBeNull();
   });
@@ -220,7 +220,7 @@ describe("the API's withdrawal of an order and the saga's claim exclude each oth
   it('withdrawn first: the row is gone and a late claim finds nothing', async () => {
     const { ref } = await newOrder(450, 1, 'STARTING');
     expect(await withdrawStart(pool, ref, null)).toBe('WITHDRAWN');
-    expect(await markStarted(pool, ref, 'run-a')).toBe(false);
+    expect(await markStarted(pool, ref, 'run-a', null)).toBe(false);
     expect(await getOrder(pool, ref.orderId)).toBeNull();
   });
 
@@ -230,8 +230,8 @@ describe("the API's withdrawal of an order and the saga's claim exclude each oth
       orders.map(async ({ ref }, i) => {
         const [claimed, withdrawn] =
           i % 2 === 0
-            ? await Promise.all([markStarted(pool, ref, 'run-a'), withdrawStart(pool, ref, null).then((w) => w === 'WITHDRAWN')])
-            : await Promise.all([withdrawStart(pool, ref, null).then((w) => w === 'WITHDRAWN'), markStarted(pool, ref, 'run-a')]).then(
+            ? await Promise.all([markStarted(pool, ref, 'run-a', null), withdrawStart(pool, ref, null).then((w) => w === 'WITHDRAWN')])
+            : await Promise.all([withdrawStart(pool, ref, null).then((w) => w === 'WITHDRAWN'), markStarted(pool, ref, 'run-a', null)]).then(
                 ([w, c]) => [c, w],
               );
         const exists = (await getOrder(pool, ref.orderId)) !== null;
@@ -246,9 +246,17 @@ describe("the API's withdrawal of an order and the saga's claim exclude each oth
 
   it('a second run of the same attempt (a late start, after the first claimed and closed) cannot claim it', async () => {
     const { ref } = await newOrder(450, 1, 'STARTING');
-    expect(await markStarted(pool, ref, 'run-a')).toBe(true);
-    expect(await markStarted(pool, ref, 'run-b')).toBe(false);
-    expect(await markStarted(pool, ref, 'run-a')).toBe(true); // run A's retried claim
+    expect(await markStarted(pool, ref, 'run-a', null)).toBe(true);
+    expect(await markStarted(pool, ref, 'run-b', null)).toBe(false);
+    expect(await markStarted(pool, ref, 'run-a', null)).toBe(true); // run A's retried claim
+  });
+
+  it("a run left over from a withdrawn request cannot claim the attempt a later request committed (the token)", async () => {
+    const { ref } = await newOrder(450, 1, 'STARTING');
+    await pool.query(`UPDATE orders SET start_token = $2 WHERE id = $1`, [ref.orderId, 'b0000000-0000-4000-8000-00000000000b']);
+    // Run A carries the token of request A, whose attempt was withdrawn; request B committed this one.
+    expect(await markStarted(pool, ref, 'run-a', 'a0000000-0000-4000-8000-00000000000a')).toBe(false);
+    expect(await markStarted(pool, ref, 'run-b', 'b0000000-0000-4000-8000-00000000000b')).toBe(true);
   });
 
   describe('the reserve step claiming for its run (saga 0.3.0 on)', () => {
@@ -273,7 +281,7 @@ describe("the API's withdrawal of an order and the saga's claim exclude each oth
       expect(await reserved(withdrawn.ref.orderId)).toBe(0);
 
       const held = await newOrder(450, 1, 'STARTING');
-      expect(await markStarted(pool, held.ref, 'run-a')).toBe(true);
+      expect(await markStarted(pool, held.ref, 'run-a', null)).toBe(true);
       expect(await new MockActivityEnvironment().run(acts().claimAndReserve, held.ref, 'run-b')).toBe('NOT_CLAIMED');
       expect(await reserved(held.ref.orderId)).toBe(0);
       expect(await getOrder(pool, held.ref.orderId)).toMatchObject({ status: 'PENDING' });
@@ -288,7 +296,7 @@ describe("the API's withdrawal of an order and the saga's claim exclude each oth
     ]);
     expect(await withdrawStart(pool, { ...ref, attempt: 2 }, null)).toBe('WITHDRAWN');
     expect(await getOrder(pool, ref.orderId)).toMatchObject({ attempt: 1, status: 'FAILED', failureReason: 'PAYMENT_UNAVAILABLE' });
-    expect(await markStarted(pool, { ...ref, attempt: 2 }, 'run-a')).toBe(false);
+    expect(await markStarted(pool, { ...ref, attempt: 2 }, 'run-a', null)).toBe(false);
   });
 });
 

@@ -162,7 +162,6 @@ describe('the sweep of unconfirmed starts', () => {
         idempotencyKey: null,
         requestHash: null,
         paymentBudgetMs: 60_000,
-        fenced: true,
       },
       'STARTING',
     );
@@ -179,7 +178,7 @@ describe('the sweep of unconfirmed starts', () => {
     const handle = await client.workflow.start('orderSaga', {
       workflowId: workflowIdFor(orderId),
       taskQueue: stack.taskQueue,
-      args: [{ orderId, customerId: 'c-sweep', items: [{ productId: product.id, quantity: 1, priceCents: 250 }], amountCents: 250, paymentMethod: 'pm_card_visa', attempt: 1, idempotencyKey: null, requestHash: null, paymentBudgetMs: 60_000, fenced: true }],
+      args: [{ orderId, customerId: 'c-sweep', items: [{ productId: product.id, quantity: 1, priceCents: 250 }], amountCents: 250, paymentMethod: 'pm_card_visa', attempt: 1, idempotencyKey: null, requestHash: null, paymentBudgetMs: 60_000 }],
     });
     expect((await handle.result()) as OrderState).toMatchObject({ abandoned: true });
     expect(await stockOf(pool, product.id)).toBe(5);
@@ -193,7 +192,7 @@ describe('the sweep of unconfirmed starts', () => {
     await client.workflow.start('orderSaga', {
       workflowId: workflowIdFor(orderId),
       taskQueue: stack.taskQueue,
-      args: [{ orderId, customerId: 'c-sweep', items: [{ productId: product.id, quantity: 1, priceCents: 250 }], amountCents: 250, paymentMethod: 'pm_card_visa', attempt: 1, idempotencyKey: null, requestHash: null, paymentBudgetMs: 60_000, fenced: true }],
+      args: [{ orderId, customerId: 'c-sweep', items: [{ productId: product.id, quantity: 1, priceCents: 250 }], amountCents: 250, paymentMethod: 'pm_card_visa', attempt: 1, idempotencyKey: null, requestHash: null, paymentBudgetMs: 60_000 }],
     });
     await waitFor('the run claimed the order', async () => {
       const rows = await pool.query(`SELECT start_state FROM orders WHERE id = $1`, [orderId]);

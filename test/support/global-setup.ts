@@ -8,7 +8,7 @@ import { migrate } from '../../lib/db/migrate';
 import { freePort } from '../../lib/free-port';
 import { PROJECT_ROOT } from '../../lib/paths';
 import { TEMPORAL_CLI, TEMPORAL_TEST_SERVER, ensureTool } from '../../lib/temporal/cli';
-import { startDevServer, type DevServer } from '../../lib/temporal/dev-server';
+import { FAST_DRAINAGE, startDevServer, type DevServer } from '../../lib/temporal/dev-server';
 import { writeWorkflowBundle } from '../../lib/temporal/workflow-bundle';
 import { testDatabaseUrl } from './env';
 
@@ -117,7 +117,15 @@ async function setupSuite(project: TestProject): Promise<() => Promise<void>> {
   await writeWorkflowBundle(workflowBundlePath);
 
   say('starting a Temporal dev server (in memory, headless) for the end-to-end tests');
-  server = await startDevServer({ cli: temporalCliPath, port: await freePort(), uiPort: null, stdio: 'ignore' });
+  server = await startDevServer({
+    cli: temporalCliPath,
+    port: await freePort(),
+    uiPort: null,
+    stdio: 'ignore',
+    // A version that stopped being current reports DRAINED within seconds, not minutes
+    // (test/e2e/worker-versioning.e2e.test.ts).
+    dynamicConfig: FAST_DRAINAGE,
+  });
   say(`Temporal dev server on ${server.address}`);
 
   project.provide('testEnv', {

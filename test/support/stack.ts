@@ -18,6 +18,8 @@ export interface Stack {
   /** SIGKILLs the worker: a crash, with no graceful shutdown. */
   killWorker(): Promise<void>;
   startWorker(): Promise<void>;
+  /** Another worker on the stack's queue, e.g. of another build (WORKER_BUILD_ID); stopped with the stack. */
+  startExtraWorker(overrides: NodeJS.ProcessEnv): { stop(): Promise<void> };
   stop(): Promise<void>;
 }
 
@@ -75,10 +77,13 @@ export async function startStack(
     // Workers of several stacks (and of other suites on the machine) would collide on 9464;
     // test/e2e/worker-metrics.e2e.test.ts gives its worker a free port.
     WORKER_METRICS_PORT: '0',
+    // As under `npm start`: the worker's build takes new orders (Worker Versioning, lib/temporal/deployment.ts).
+    WORKER_SET_CURRENT: '1',
     ...overrides,
   };
   let worker = opts.worker === false ? undefined : launch('worker', env);
   const api = launch('api', { ...env, ...opts.apiOverrides });
+  const extras: ChildProcess[] = [];
   const baseUrl = `http://127.0.0.1:${port}`;
   await waitFor(`the ${name} API`, async () => ((await fetch(`${baseUrl}/healthz`)).ok ? true : undefined), 60_000);
   return {
@@ -89,9 +94,14 @@ export async function startStack(
     startWorker: async () => {
       worker = launch('worker', env);
     },
+    startExtraWorker: (extra) => {
+      const child = launch('worker', { ...env, ...extra });
+      extras.push(child);
+      return { stop: () => kill(child, 'SIGTERM') };
+    },
     stop: async () => {
       await kill(api, 'SIGTERM');
-      await kill(worker, 'SIGTERM');
+      await Promise.all([worker, ...extras].map((w) => kill(w, 'SIGTERM')));
     },
   };
 }

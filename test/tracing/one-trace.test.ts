@@ -29,6 +29,8 @@ beforeAll(async () => {
   const { tracingClientInterceptors } = await import('../../lib/telemetry/temporal');
   const { temporalOrderWorkflows } = await import('../../api/orders/workflow-gateway');
   const { orderWorkerOptions } = await import('../../worker/options');
+  const { buildIdFor, makeCurrentVersion } = await import('../../lib/temporal/deployment');
+  const { readFileSync } = await import('node:fs');
   const { testApp } = await import('../support/app');
   const { freshProduct } = await import('../support/db');
 
@@ -45,11 +47,12 @@ beforeAll(async () => {
   baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
 
   const workerConnection = await NativeConnection.connect({ address: temporalAddress });
-  const previousBundle = process.env.WORKFLOW_BUNDLE_PATH;
-  process.env.WORKFLOW_BUNDLE_PATH = workflowBundlePath; // the pre-built bundle, as production workers load it
-  const worker = await Worker.create({ connection: workerConnection, ...orderWorkerOptions(config, pool) });
-  process.env.WORKFLOW_BUNDLE_PATH = previousBundle;
+  // The pre-built bundle, as production workers load it; a deployment of its own, so no other test's version is current here.
+  const code = readFileSync(workflowBundlePath, 'utf8');
+  const version = { deploymentName: `tracing-${process.pid}`, buildId: buildIdFor(code) };
+  const worker = await Worker.create({ connection: workerConnection, ...orderWorkerOptions(config, pool, code, version) });
   const running = worker.run();
+  await makeCurrentVersion(client, version);
   stop = async () => {
     worker.shutdown();
     await running;

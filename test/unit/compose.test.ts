@@ -145,7 +145,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('lets the worker finish its activities before Docker kills it, and scale without port clashes', () => {
-    const grace = msToNumber(orderWorkerOptions(loadConfig({}), {} as Pool).shutdownGraceTime!);
+    const grace = msToNumber(orderWorkerOptions(loadConfig({}), {} as Pool, '', { deploymentName: 'd', buildId: 'b' }).shutdownGraceTime!);
     expect(msToNumber(services.worker!.stop_grace_period as '30s')).toBeGreaterThan(grace + 5_000);
     expect(services.worker).not.toHaveProperty('ports');
     expect(services.worker).not.toHaveProperty('container_name');

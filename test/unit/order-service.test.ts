@@ -45,7 +45,7 @@ describe('placing an order when the start is not clearly confirmed', () => {
 
   it('start timed out but its run claimed the order first: 202, and the order stays', async () => {
     const workflows = scripted(async (input) => {
-      await markStarted(pool, { orderId: input.orderId, attempt: 1 }, 'run-1'); // the run's claim
+      await markStarted(pool, { orderId: input.orderId, attempt: 1 }, 'run-1', input.startToken ?? null); // the run's claim
       return timeout();
     });
     const placed = await service(workflows).place(await body(), undefined, OPEN_CALLER);
@@ -53,16 +53,19 @@ describe('placing an order when the start is not clearly confirmed', () => {
     expect(await findOrderIdentity(pool, placed.orderId)).toMatchObject({ startState: 'STARTED' });
   });
 
-  it('an open run of the order already exists (an earlier try of the start landed): 202, claimed for that run', async () => {
-    const workflows = scripted(async () => ({ kind: 'RUNNING_ALREADY', runningAttempt: 1, runId: 'run-open' }));
+  it('an open run met instead (an earlier try of the start landed) that claimed the order first: 202, held by that run', async () => {
+    const workflows = scripted(async (input) => {
+      await markStarted(pool, { orderId: input.orderId, attempt: 1 }, 'run-open', input.startToken ?? null);
+      return { kind: 'RUNNING_ALREADY', runningAttempt: 1, runId: 'run-open' };
+    });
     const placed = await service(workflows).place(await body(), 'key-' + Math.random(), OPEN_CALLER);
     expect(await findOrderIdentity(pool, placed.orderId)).toMatchObject({ startState: 'STARTED' });
     expect((await pool.query(`SELECT claimed_run_id FROM orders WHERE id = $1`, [placed.orderId])).rows[0].claimed_run_id).toBe('run-open');
   });
 
-  it('an open run that the server could not name: the order is withdrawn (503), since a 202 must rest on a claim', async () => {
-    const workflows = scripted(async () => ({ kind: 'RUNNING_ALREADY', runningAttempt: undefined }));
-    expect(await httpStatus(service(workflows).place(await body(), undefined, OPEN_CALLER))).toBe('503 TEMPORAL_START_REFUSED');
+  it('an open run met instead that has not claimed: never claimed on its behalf; withdrawn, 503', async () => {
+    const workflows = scripted(async () => ({ kind: 'RUNNING_ALREADY', runningAttempt: 1, runId: 'run-open' }));
+    expect(await httpStatus(service(workflows).place(await body(), undefined, OPEN_CALLER))).toBe('503 TEMPORAL_UNAVAILABLE');
     expect(await findOrderIdentity(pool, workflows.starts[0]!.orderId)).toBeNull();
   });
 
@@ -87,9 +90,12 @@ describe('retrying an order when the start is not clearly confirmed', () => {
     expect(await findOrderIdentity(pool, orderId)).toMatchObject({ attempt: 1, status: 'FAILED', failureReason: 'PAYMENT_UNAVAILABLE' });
   });
 
-  it("attempt 2's own run is open (its start landed late): 202", async () => {
+  it("attempt 2's own run is open (an earlier try of this start landed) and claims: 202", async () => {
     const orderId = await failedOrder();
-    const workflows = scripted(async () => ({ kind: 'RUNNING_ALREADY', runningAttempt: 2, runId: 'run-2' }));
+    const workflows = scripted(async (input) => {
+      await markStarted(pool, { orderId: input.orderId, attempt: 2 }, 'run-2', input.startToken ?? null);
+      return { kind: 'RUNNING_ALREADY', runningAttempt: 2, runId: 'run-2' };
+    });
     expect(await service(workflows).retry(orderId, OPEN_CALLER)).toMatchObject({ attempt: 2, status: 'PENDING' });
     expect(await findOrderIdentity(pool, orderId)).toMatchObject({ attempt: 2, status: 'PENDING' });
   });
@@ -99,6 +105,14 @@ describe('retrying an order when the start is not clearly confirmed', () => {
     expect(await httpStatus(service(scripted(timeout)).retry(orderId, OPEN_CALLER))).toBe('503 TEMPORAL_UNAVAILABLE');
     expect(await findOrderIdentity(pool, orderId)).toMatchObject({ attempt: 1, status: 'FAILED', failureReason: 'PAYMENT_UNAVAILABLE' });
     expect(await service(scripted(async () => ({ kind: 'STARTED', runId: 'run-1' }))).retry(orderId, OPEN_CALLER)).toMatchObject({ attempt: 2 });
+  });
+
+  it("an open run of attempt 2 left over from an earlier retry answered 503, already refused its claim: 409, never 202 for a run that will not act", async () => {
+    const orderId = await failedOrder();
+    // The leftover run carries the earlier request's token; it claims nothing, and is not claimed for.
+    const workflows = scripted(async () => ({ kind: 'RUNNING_ALREADY', runningAttempt: 2, runId: 'run-leftover' }));
+    expect(await httpStatus(service(workflows).retry(orderId, OPEN_CALLER))).toBe('409 RETRY_IN_PROGRESS');
+    expect(await findOrderIdentity(pool, orderId)).toMatchObject({ attempt: 1, status: 'FAILED', failureReason: 'PAYMENT_UNAVAILABLE' });
   });
 });
 

@@ -88,7 +88,7 @@ async function play(s: fc.Scheduler, sc: Scenario) {
     runActors.push(
       (async () => {
         await s.schedule(Promise.resolve(), `${runId} claims`);
-        if (await markStarted(pool, { orderId: input.orderId, attempt: input.attempt }, runId)) acted.push(runId);
+        if (await markStarted(pool, { orderId: input.orderId, attempt: input.attempt }, runId, input.startToken ?? null)) acted.push(runId);
       })(),
     );
     return runId;

@@ -13,7 +13,7 @@ import { parseKeyRing } from '../../lib/temporal/key-ring';
 import { ENCRYPTED_ENCODING } from '../../lib/temporal/payload-codec';
 import type { OrderInput, OrderState } from '../../workflows/types';
 import { fakeActivities } from '../support/fake-activities';
-import { CURRENT_HISTORIES_DIR } from '../support/fixtures';
+import { HISTORIES_ROOT, currentBuildId } from '../support/fixtures';
 
 /**
  * The saga with payload encryption on, in the time-skipping server: what the
@@ -64,7 +64,6 @@ it('stores only ciphertext for order data, and the history replays with the code
     idempotencyKey: null,
     requestHash: null,
     paymentBudgetMs: 120_000,
-    fenced: true,
   };
   const worker = await Worker.create({
     connection: env.nativeConnection,
@@ -98,7 +97,7 @@ it('stores only ciphertext for order data, and the history replays with the code
 });
 
 it('replays the recorded plain histories with the codec on: a key can be set while orders run', async () => {
-  const dir = CURRENT_HISTORIES_DIR;
+  const dir = path.join(HISTORIES_ROOT, currentBuildId());
   const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
   expect(files.length).toBeGreaterThan(0);
   for (const file of files) {

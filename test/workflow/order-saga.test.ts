@@ -54,7 +54,6 @@ function orderInput(overrides: Partial<OrderInput> = {}): OrderInput {
     idempotencyKey: null,
     requestHash: null,
     paymentBudgetMs: 120_000,
-    fenced: true,
     ...overrides,
   };
 }
@@ -308,16 +307,16 @@ describe('order saga (time-skipping)', () => {
   it('a retried order (attempt 2) passes its attempt to every step', async () => {
     const fake = fakeActivities();
     await runSaga(fake.activities, { input: orderInput({ attempt: 2 }) });
-    for (const call of fake.calls.filter((c) => c.name !== 'recordOrder')) {
+    for (const call of fake.calls) {
       expect(call.args[0]).toMatchObject({ attempt: 2 });
     }
   });
 
-  it('an order from an API without the start fence is recorded, not claimed', async () => {
-    const fake = fakeActivities({}, { claimable: false });
-    const result = await runSaga(fake.activities, { input: orderInput({ fenced: undefined }) });
-    expect(result.status).toBe('COMPLETED');
-    expect(fake.names()[0]).toBe('recordOrder');
+  it("claims with the token of the request that committed the attempt", async () => {
+    const fake = fakeActivities();
+    await runSaga(fake.activities, { input: orderInput({ startToken: 'a0000000-0000-4000-8000-00000000000a' }) });
+    const claim = fake.calls.find((c) => c.name === 'claimAndReserve')!;
+    expect(claim.args[2]).toBe('a0000000-0000-4000-8000-00000000000a');
   });
 
   // An earlier try of the workflow task finished the order in PostgreSQL, then the task
@@ -457,8 +456,9 @@ describe('order saga (time-skipping)', () => {
         events = ((await handle.fetchHistory()).events ?? []).map((e) => eventTypeName(e.eventType));
       },
     });
-    // The task that accepted the cancel recorded no local activity (markCompensating
-    // and the compensations): a later task did, after the acceptance was durable.
+    // The task that accepted the cancel wrote nothing: markCompensating is an
+    // activity of its own, scheduled by that task and run after its completion
+    // made the acceptance durable; the compensations' markers come later still.
     const accepted = events.indexOf('WORKFLOW_EXECUTION_UPDATE_ACCEPTED');
     const firstWrite = events.indexOf('MARKER_RECORDED', accepted);
     expect(accepted).toBeGreaterThan(0);

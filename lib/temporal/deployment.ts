@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { isGrpcServiceError, type Client } from '@temporalio/client';
+import { PROJECT_ROOT } from '../paths';
+
+/**
+ * Worker Versioning for the order saga (docs/operations.md, "Releasing a new
+ * build"). Every worker joins the Worker Deployment WORKER_DEPLOYMENT_NAME with
+ * one build id; `orderSaga` is PINNED, so a run finishes on the build that
+ * started it and a build's workflow code never meets another build's history.
+ */
+export interface DeploymentVersion {
+  deploymentName: string;
+  buildId: string;
+}
+
+/** The workflow type the saga registers; what the visibility queries below count. */
+const SAGA_TYPE = 'orderSaga';
+
+const packageVersion = (): string =>
+  (JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+/**
+ * The default build id: the release and a hash of the workflow bundle, e.g.
+ * `0.4.0-3f2a9c1b7e`. The bundle is the code a worker actually replays (the
+ * saga, its interceptors and the SDK's workflow runtime, no absolute paths), so
+ * any change of it is a new build, and the same code is the same build on
+ * every machine.
+ */
+export function buildIdFor(bundleCode: string, release = packageVersion()): string {
+  return `${release}-${createHash('sha256').update(bundleCode).digest('hex').slice(0, 10)}`;
+}
+
+/** How visibility names a version (the TemporalWorkerDeploymentVersion search attribute). */
+export function versionKey(version: DeploymentVersion): string {
+  return `${version.deploymentName}:${version.buildId}`;
+}
+
+/**
+ * Makes `version` the deployment's current version: new orders start on it.
+ * The server knows a version only once one of its workers has polled, so this
+ * retries until then (a worker that just started), up to `timeoutMs`.
+ */
+export async function makeCurrentVersion(client: Client, version: DeploymentVersion, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await client.workflowService.setWorkerDeploymentCurrentVersion({
+        namespace: client.options.namespace,
+        deploymentName: version.deploymentName,
+        buildId: version.buildId,
+        identity: client.options.identity,
+        // One task queue per stack here: a version never lacks one its predecessor polled
+        // except when a test or a benchmark gave its stack a queue of its own.
+        ignoreMissingTaskQueues: true,
+      });
+      return;
+    } catch (err) {
+      // NOT_FOUND (5) / FAILED_PRECONDITION (9): no worker of this version has polled yet.
+      const notYet = isGrpcServiceError(err) && (err.code === 5 || err.code === 9);
+      if (!notYet || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+/** Open orders by the version they are pinned to; `unversioned` counts runs started before Worker Versioning (0.3 and older). */
+export interface OpenOrdersByVersion {
+  unversioned: number;
+  byVersion: Map<string, number>;
+}
+
+/**
+ * Counts the open saga runs of the namespace by their version: what `npm
+ * start` reports, so that orders pinned to a build no worker runs any more, or
+ * left by an unversioned release, are never silently stuck.
+ */
+export async function openOrdersByVersion(client: Client): Promise<OpenOrdersByVersion> {
+  const result: OpenOrdersByVersion = { unversioned: 0, byVersion: new Map() };
+  // Listed, not counted with GROUP BY: SQLite visibility (the dev server) groups by ExecutionStatus only.
+  for await (const run of client.workflow.list({ query: `WorkflowType = '${SAGA_TYPE}' AND ExecutionStatus = 'Running'` })) {
+    const version = run.raw.versioningInfo?.deploymentVersion;
+    if (!version?.buildId) result.unversioned++;
+    else {
+      const key = versionKey({ deploymentName: version.deploymentName ?? '', buildId: version.buildId });
+      result.byVersion.set(key, (result.byVersion.get(key) ?? 0) + 1);
+    }
+  }
+  return result;
+}
+
+/** The visibility filter for runs of no version: started by a worker without Worker Versioning. */
+export const UNVERSIONED = 'TemporalWorkerDeploymentVersion IS NULL';
