@@ -3,8 +3,8 @@ import { inventoryActivities } from './inventory/activities';
 import { notificationActivities } from './notifications/activities';
 import { orderRecordActivities } from './orders/activities';
 import { paymentActivities } from './payments/activities';
-import type { PaymentProvider } from './payments/provider';
-import { SimulatedPaymentProvider } from './payments/simulated-provider';
+import type { PaymentProvider } from '../providers/payment-provider';
+import { SimulatedPaymentProvider } from '../providers/simulated-payment-provider';
 import type { SimulatedServices } from './simulation';
 
 /**

@@ -14,7 +14,7 @@ export interface ServiceBehaviour {
  * The payment provider's behaviour, plus the PAYMENT_SLOW_* settings: a share of
  * payments whose charge takes `slowMs` instead of `latencyMs`, long enough to
  * outlast the payment step's heartbeat timeout. Only the simulated provider reads
- * them (activities/payments/simulated-provider.ts); unset means no slow charges.
+ * them (providers/simulated-payment-provider.ts); unset means no slow charges.
  */
 export interface PaymentBehaviour extends ServiceBehaviour {
   slowRate?: number;
@@ -115,7 +115,7 @@ export async function abortableDelay(ms: number, signal: AbortSignal): Promise<v
  * waits its latency, then fails with a retryable error at its failure rate. The
  * failure comes before the effect, so it never leaves a half-applied change. A
  * cancel interrupts the wait. (The payment provider has its own simulation, in
- * activities/payments/simulated-provider.ts, because a charge can land after
+ * providers/simulated-payment-provider.ts, because a charge can land after
  * its caller gave up.)
  */
 export async function callService(

@@ -33,7 +33,7 @@ const originList = (example: string) =>
 const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   // No default: unset means `npm start`, `npm test` and `npm run bench` run an
-  // embedded PostgreSQL (lib/db/embedded.ts); the single components (worker,
+  // embedded PostgreSQL (dev/embedded-postgres.ts); the single components (worker,
   // api, migrate) need it set, see requireDatabaseUrl().
   DATABASE_URL: z.string().url().optional(),
   // The defaults apply only when no temporal.toml profile names them either: loadConfig()

@@ -58,7 +58,7 @@ export const inventoryStep: ActivityOptions = {
  * duration, and the saga retries them itself with PAYMENT_BACKOFF, counting only
  * the provider's time against the order's payment budget (see order-saga.ts).
  * A healthy call completes as long as it answers within the provider call
- * timeout (activities/payments/simulated-provider.ts: 20 s), which this
+ * timeout (providers/simulated-payment-provider.ts: 20 s), which this
  * start-to-close leaves room for.
  */
 export const paymentStep: ActivityOptions = {

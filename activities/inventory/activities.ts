@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { inTransaction, type Pool, type PoolClient } from '../../lib/db/pool';
 import { ErrorType, type OrderRef, type ReserveOutcome } from '../../workflows/types';
-import { OrderStateConflictError, markStarted, transition } from '../orders/records';
+import { OrderStateConflictError, markStarted, transition } from '../../store/orders';
 import { callService, heartbeatingAttempt, providerCall, type ServiceBehaviour } from '../simulation';
 
 export function inventoryActivities(pool: Pool, behaviour: ServiceBehaviour, random?: () => number) {

@@ -2,7 +2,7 @@ import type { Pool } from '../../lib/db/pool';
 import { inTransaction } from '../../lib/db/pool';
 import { isTerminal, type FailureReason, type OrderInput, type OrderRef, type RecordedStatus } from '../../workflows/types';
 import { commitReservation } from '../inventory/activities';
-import { findOrderIdentity, insertOrder, markStarted, moveOrder } from './records';
+import { findOrderIdentity, insertOrder, markStarted, moveOrder } from '../../store/orders';
 
 /** Status changes that are not the side effect of a domain step. */
 export function orderRecordActivities(pool: Pool) {

@@ -1,9 +1,9 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { inTransaction, type Pool } from '../../lib/db/pool';
 import { ErrorType, type OrderRef } from '../../workflows/types';
-import { transition } from '../orders/records';
+import { transition } from '../../store/orders';
 import { heartbeatingAttempt, providerCall } from '../simulation';
-import { ProviderUnavailableError, paymentIdempotencyKey, type PaymentProvider } from './provider';
+import { ProviderUnavailableError, paymentIdempotencyKey, type PaymentProvider } from '../../providers/payment-provider';
 
 /**
  * The payment step and its compensation. The provider is the only source of

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { sweepUnconfirmedStarts } from '../../api/orders/start-sweep';
-import { insertOrder } from '../../activities/orders/records';
+import { insertOrder } from '../../store/orders';
 import type { Pool } from '../../lib/db/pool';
 import { workflowIdFor, type OrderState } from '../../workflows/types';
 import { countOrders, freshProduct, stockOf, testPool } from '../support/db';

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, symlinkSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { PROJECT_ROOT } from '../paths';
+import { PROJECT_ROOT } from '../lib/paths';
 
 /**
  * Finds (and if need be installs) the Temporal CLI and the time-skipping test
