@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool } from '../lib/db/pool';
-import type { PaymentBehaviour } from '../activities/simulation';
+import type { PaymentBehaviour } from './simulated-services';
 import {
   ProviderUnavailableError,
   type ChargeOutcome,

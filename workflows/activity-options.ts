@@ -8,7 +8,7 @@ import { ErrorType } from './types';
  *
  * startToCloseTimeout bounds one attempt (a hung call is abandoned and retried);
  * heartbeatTimeout, where set, notices a dead worker sooner and bounds how long a
- * cancel takes to reach a running call (activities/simulation.ts heartbeats every
+ * cancel takes to reach a running call (activities/heartbeats.ts heartbeats every
  * second; the SDK sends at most one heartbeat per 0.8 × this timeout).
  */
 

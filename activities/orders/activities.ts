@@ -1,8 +1,8 @@
 import type { Pool } from '../../lib/db/pool';
 import { inTransaction } from '../../lib/db/pool';
-import { isTerminal, type FailureReason, type OrderInput, type OrderRef, type RecordedStatus } from '../../workflows/types';
-import { commitReservation } from '../inventory/activities';
 import { findOrderIdentity, insertOrder, markStarted, moveOrder } from '../../store/orders';
+import * as stock from '../../store/stock';
+import { isTerminal, type FailureReason, type OrderInput, type OrderRef, type RecordedStatus } from '../../workflows/types';
 
 /** Status changes that are not the side effect of a domain step. */
 export function orderRecordActivities(pool: Pool) {
@@ -19,19 +19,14 @@ export function orderRecordActivities(pool: Pool) {
 
     /**
      * Writes the order row if it is missing. The saga's first step before
-     * claimOrder existed (recorded histories still replay it), and how the
-     * benchmark's baseline designs record their orders.
+     * claimOrder existed (recorded histories still replay it).
      */
     async recordOrder(input: OrderInput): Promise<void> {
       await inTransaction(pool, (tx) => insertOrder(tx, input));
     },
 
     async completeOrder(ref: OrderRef): Promise<void> {
-      // One transaction: an order is COMPLETED exactly when its goods have left the shelf.
-      await inTransaction(pool, async (tx) => {
-        await moveOrder(tx, ref, ['PAID'], 'COMPLETED');
-        await commitReservation(tx, ref);
-      });
+      await stock.completeOrder(pool, ref);
     },
 
     /**

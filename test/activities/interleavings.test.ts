@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createActivities } from '../../activities';
 import { getOrder, insertOrder, markStarted, withdrawStart } from '../../store/orders';
 import { paymentIdempotencyKey } from '../../providers/payment-provider';
-import { HEARTBEAT_INTERVAL_MS } from '../../activities/simulation';
+import { HEARTBEAT_INTERVAL_MS } from '../../activities/heartbeats';
 import { createPool, type Pool } from '../../lib/db/pool';
 import type { OrderInput, OrderRef } from '../../workflows/types';
 import { freshProduct, testPool } from '../support/db';
