@@ -9,7 +9,7 @@ import { startEmbeddedPostgres, type EmbeddedPostgres } from '../dev/embedded-po
 import { PROJECT_ROOT } from '../lib/paths';
 import { TEMPORAL_CLI, ensureTool } from '../dev/temporal-cli';
 import { startDevServer, type DevServer } from '../dev/temporal-dev-server';
-import { writeWorkflowBundle } from '../lib/temporal/workflow-bundle';
+import { writeWorkflowBundle } from '../worker/workflow-bundle';
 import { freePort } from '../dev/free-port';
 import { localStackEnv } from '../lib/temporal/client-config';
 import { cpuPerOrder, cpuSnapshot, type CpuSnapshot } from './cpu';

@@ -8,7 +8,7 @@ import { createPool } from '../lib/db/pool';
 import { freePort } from '../dev/free-port';
 import { TEMPORAL_CLI, ensureTool } from '../dev/temporal-cli';
 import { startDevServer, type DevServer } from '../dev/temporal-dev-server';
-import { writeWorkflowBundle } from '../lib/temporal/workflow-bundle';
+import { writeWorkflowBundle } from '../worker/workflow-bundle';
 import { waitForHttp } from '../dev/wait-for-http';
 import { localStackEnv } from '../lib/temporal/client-config';
 import { SERVICE_ENV } from './profiles';

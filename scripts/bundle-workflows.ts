@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { writeWorkflowBundle } from '../lib/temporal/workflow-bundle';
+import { writeWorkflowBundle } from '../worker/workflow-bundle';
 import { WORKFLOW_BUNDLE_PATH } from '../worker/options';
 
 /**

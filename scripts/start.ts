@@ -8,7 +8,7 @@ import { PROJECT_ROOT } from '../lib/paths';
 import { TEMPORAL_CLI, ensureTool } from '../dev/temporal-cli';
 import { TemporalUnreachableError, connectionOptions, waitForTemporal } from '../lib/temporal/connection';
 import { startDevServer } from '../dev/temporal-dev-server';
-import { writeWorkflowBundle } from '../lib/temporal/workflow-bundle';
+import { writeWorkflowBundle } from '../worker/workflow-bundle';
 import { waitForHttp } from '../dev/wait-for-http';
 import { ProcessGroup } from '../dev/process-group';
 

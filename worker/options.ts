@@ -31,7 +31,7 @@ export function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workfl
     if (!existsSync(bundle)) throw new Error(`Workflow bundle ${bundle} is missing: run \`npm run build\` first.`);
     return { workflowBundle: { codePath: bundle } };
   }
-  // A bundle carries its interceptors already (lib/temporal/workflow-bundle.ts);
+  // A bundle carries its interceptors already (worker/workflow-bundle.ts);
   // telemetryAndEncryptionOptions names them for bundling from source.
   return { workflowsPath: WORKFLOWS_PATH };
 }

@@ -9,7 +9,7 @@ import { freePort } from '../../dev/free-port';
 import { PROJECT_ROOT } from '../../lib/paths';
 import { TEMPORAL_CLI, TEMPORAL_TEST_SERVER, ensureTool } from '../../dev/temporal-cli';
 import { startDevServer, type DevServer } from '../../dev/temporal-dev-server';
-import { writeWorkflowBundle } from '../../lib/temporal/workflow-bundle';
+import { writeWorkflowBundle } from '../../worker/workflow-bundle';
 import { testDatabaseUrl } from './env';
 
 const say = (msg: string) => console.log(`[test setup] ${msg}`);
