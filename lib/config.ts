@@ -12,7 +12,7 @@ import {
 
 /**
  * Every environment variable the service reads, validated once at start-up.
- * Names and defaults are those of the configuration table in README.md; a bad value stops the process with
+ * Names and defaults are those of docs/configuration.md; a bad value stops the process with
  * one readable line per problem instead of failing later in a request.
  */
 const rate = z.coerce.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1');
@@ -236,7 +236,7 @@ export function apiExposure(config: Config): ApiExposure {
   if (config.NODE_ENV === 'production') {
     throw new ConfigError(
       'API_KEYS is not set and NODE_ENV=production: the API will not serve every order to whoever reaches it.\n' +
-        '  set API_KEYS (e.g. API_KEYS=shop=<key>,ops:admin=<key>; README.md, "Security"), or\n' +
+        '  set API_KEYS (e.g. API_KEYS=shop=<key>,ops:admin=<key>; docs/http-api.md, "Security"), or\n' +
         '  set ALLOW_OPEN_API=1 if a gateway in front of the API authenticates its callers.',
     );
   }

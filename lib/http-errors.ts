@@ -23,7 +23,7 @@ export const notFoundRoute: RequestHandler = (req, _res, next) => {
 };
 
 /**
- * Turns every error into the envelope the HTTP API promises (README.md, api/openapi.ts):
+ * Turns every error into the envelope the HTTP API promises (docs/http-api.md, api/openapi.ts):
  * `{"error": {code, message, details}}`.
  * Unexpected errors are logged with their stack and answered with a bare 500:
  * a stack trace never reaches the client.
