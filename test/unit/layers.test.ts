@@ -15,7 +15,7 @@ import { describe, expect, it } from 'vitest';
  * `may import`: the folders whose code (values) a file in `folder` may import;
  * its own folder is always allowed. Type-only imports are erased at compile
  * time and count for workflows/ only, which must stay free of everything but
- * its own files and Temporal's workflow-safe packages.
+ * its own files and @temporalio/workflow.
  */
 const RULES: Record<string, { mayImport: readonly string[]; why: string }> = {
   workflows: { mayImport: [], why: 'deterministic workflow code: only its own files, types and @temporalio/workflow' },
@@ -32,8 +32,8 @@ const RULES: Record<string, { mayImport: readonly string[]; why: string }> = {
   test: { mayImport: ['*'], why: 'tests may reach anything' },
 };
 
-/** Packages workflow code may import values from: @temporalio/workflow and the Node-free @temporalio/common it re-exports. */
-const WORKFLOW_PACKAGES = ['@temporalio/workflow', '@temporalio/common'];
+/** The one package workflow code may import values from; anything else only as types. */
+const WORKFLOW_PACKAGES = ['@temporalio/workflow'];
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
