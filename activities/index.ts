@@ -3,9 +3,9 @@ import { inventoryActivities } from './inventory/activities';
 import { notificationActivities } from './notifications/activities';
 import { orderRecordActivities } from './orders/activities';
 import { paymentActivities } from './payments/activities';
-import type { PaymentProvider } from './payments/provider';
-import { SimulatedPaymentProvider } from './payments/simulated-provider';
-import type { SimulatedServices } from './simulation';
+import type { PaymentProvider } from '../providers/payment-provider';
+import { SimulatedPaymentProvider } from '../providers/simulated-payment-provider';
+import type { SimulatedServices } from '../providers/simulated-services';
 
 /**
  * Every activity the order saga calls, bound to one pool and one set of simulated

@@ -1,18 +1,8 @@
-import type { ErrorRequestHandler, RequestHandler } from 'express';
-import type { Logger } from '../lib/logger';
+import type { RequestHandler } from 'express';
+import { HttpError } from '../lib/http-errors';
 import { operationsAt } from './contract';
 
-/** An error meant for the client: status, stable code, human message, optional details. */
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly details?: unknown,
-  ) {
-    super(message);
-  }
-}
+export { HttpError, errorHandler, notFoundRoute } from '../lib/http-errors';
 
 /**
  * 405 METHOD_NOT_ALLOWED with `Allow` for a path the API serves asked with a method it does not
@@ -28,43 +18,3 @@ export const methodNotAllowed: RequestHandler = (req, res, next) => {
   res.set('Allow', allow.join(', '));
   next(new HttpError(405, 'METHOD_NOT_ALLOWED', `${req.method} is not served at ${req.path}; it serves ${allow.join(', ')}.`));
 };
-
-export const notFoundRoute: RequestHandler = (req, _res, next) => {
-  next(new HttpError(404, 'NOT_FOUND', `No route for ${req.method} ${req.path}`));
-};
-
-/**
- * Turns every error into the envelope the HTTP API promises (README.md, api/openapi.ts):
- * `{"error": {code, message, details}}`.
- * Unexpected errors are logged with their stack and answered with a bare 500:
- * a stack trace never reaches the client.
- */
-export function errorHandler(logger: Logger): ErrorRequestHandler {
-  return (err, req, res, _next) => {
-    let httpError: HttpError;
-    if (err instanceof HttpError) {
-      httpError = err;
-    } else if (err?.type === 'entity.parse.failed') {
-      httpError = new HttpError(400, 'INVALID_JSON', 'The request body is not valid JSON.');
-    } else if (err?.type === 'entity.too.large') {
-      httpError = new HttpError(413, 'PAYLOAD_TOO_LARGE', 'The request body is too large.');
-    } else if (err instanceof URIError && (err as URIError & { status?: number }).status === 400) {
-      // Express's router could not percent-decode a path parameter (e.g. "/api/orders/%zz").
-      httpError = new HttpError(400, 'MALFORMED_URL', 'The request path is not valid percent-encoding.');
-    } else if (err?.type === 'encoding.unsupported' || err?.type === 'charset.unsupported') {
-      httpError = new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Unsupported body encoding.');
-    } else if (err?.expose === true && Number.isInteger(err.status) && err.status >= 400 && err.status < 500) {
-      // Any other client error from the body parser, e.g. a Content-Encoding: gzip body that is not gzip.
-      httpError = new HttpError(err.status, 'BAD_REQUEST', 'The request body could not be read.');
-    } else {
-      logger.error({ err, method: req.method, path: req.path }, 'unhandled error');
-      httpError = new HttpError(500, 'INTERNAL', 'Internal server error.');
-    }
-    const body: { code: string; message: string; details?: unknown } = {
-      code: httpError.code,
-      message: httpError.message,
-    };
-    if (httpError.details !== undefined) body.details = httpError.details;
-    res.status(httpError.status).json({ error: body });
-  };
-}

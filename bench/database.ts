@@ -1,8 +1,8 @@
 import pg from 'pg';
 import { migrate } from '../lib/db/migrate';
 import { createPool, type Pool } from '../lib/db/pool';
-import { upsertProduct, type Product } from '../activities/inventory/catalogue';
-import { isSlowCharge } from '../activities/payments/simulated-provider';
+import { upsertProduct, type Product } from '../store/catalogue';
+import { isSlowCharge } from '../providers/simulated-payment-provider';
 
 /** Products every run orders from; `bench-empty` has no stock, for the out-of-stock share. */
 export const BENCH_PRODUCTS: Product[] = [

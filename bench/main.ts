@@ -5,12 +5,12 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import amqp from 'amqplib';
 import pg from 'pg';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../lib/db/embedded';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../dev/embedded-postgres';
 import { PROJECT_ROOT } from '../lib/paths';
-import { TEMPORAL_CLI, ensureTool } from '../lib/temporal/cli';
-import { startDevServer, type DevServer } from '../lib/temporal/dev-server';
-import { writeWorkflowBundle } from '../lib/temporal/workflow-bundle';
-import { freePort } from '../lib/free-port';
+import { TEMPORAL_CLI, ensureTool } from '../dev/temporal-cli';
+import { startDevServer, type DevServer } from '../dev/temporal-dev-server';
+import { writeWorkflowBundle } from '../worker/workflow-bundle';
+import { freePort } from '../dev/free-port';
 import { localStackEnv } from '../lib/temporal/client-config';
 import { cpuPerOrder, cpuSnapshot, type CpuSnapshot } from './cpu';
 import { BENCH_PRODUCTS, countViolations, dropDatabase, findViolations, freshDatabase, slowCharges, terminalOrders, type FinalState } from './database';
@@ -390,7 +390,7 @@ function tally(values: string[]): Record<string, number> {
  */
 const TUNING_VARIANTS: Array<{ name: string; store: string; env: NodeJS.ProcessEnv; design?: Design; server?: DevServerKnobs }> = [
   { name: 'baseline (WAL file, pool 30, SDK defaults)', store: 'wal', env: {} },
-  // The dev server knobs. The first turns off a start-dev default that the project keeps (lib/temporal/dev-server.ts).
+  // The dev server knobs. The first turns off a start-dev default that the project keeps (dev/temporal-dev-server.ts).
   {
     name: 'dev server: forceSearchAttributesCacheRefreshOnRead=false (start-dev: true)',
     store: 'wal',

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { stopChild } from '../lib/child-process';
+import { stopChild } from '../dev/child-process';
 import { PROJECT_ROOT } from '../lib/paths';
-import { waitForHttp } from '../lib/wait-for-http';
+import { waitForHttp } from '../dev/wait-for-http';
 
 /**
  * A design's server processes, started like `npm run api`: `node --import tsx

@@ -1,5 +1,5 @@
-import type { Product } from '../activities/inventory/catalogue';
-import { DECLINED_PAYMENT_METHOD } from '../activities/payments/simulated-provider';
+import type { Product } from '../store/catalogue';
+import { DECLINED_PAYMENT_METHOD } from '../providers/simulated-payment-provider';
 import type { Pool } from '../lib/db/pool';
 import { send, type Answer } from './http';
 import { emptyLedger, type Ledger, type Placement, type Reply } from './ledger';

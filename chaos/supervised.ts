@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import path from 'node:path';
-import { stopChild } from '../lib/child-process';
+import { stopChild } from '../dev/child-process';
 import { PROJECT_ROOT } from '../lib/paths';
 
 /** How long after an unexpected exit the process is started again, as a process manager would. */

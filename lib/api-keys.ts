@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
 /**
- * The grammar of API_KEYS entries (README.md, "Configuration" and "Security").
+ * The grammar of API_KEYS entries (docs/configuration.md, and "Security" in docs/http-api.md).
  *
  *   name=key        a caller called `name`: it sees and acts on its own orders only
  *   name:admin=key  an operator: every caller's orders, and the catalogue writes

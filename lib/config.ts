@@ -12,7 +12,7 @@ import {
 
 /**
  * Every environment variable the service reads, validated once at start-up.
- * Names and defaults are those of the configuration table in README.md; a bad value stops the process with
+ * Names and defaults are those of docs/configuration.md; a bad value stops the process with
  * one readable line per problem instead of failing later in a request.
  */
 const rate = z.coerce.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1');
@@ -33,7 +33,7 @@ const originList = (example: string) =>
 const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   // No default: unset means `npm start`, `npm test` and `npm run bench` run an
-  // embedded PostgreSQL (lib/db/embedded.ts); the single components (worker,
+  // embedded PostgreSQL (dev/embedded-postgres.ts); the single components (worker,
   // api, migrate) need it set, see requireDatabaseUrl().
   DATABASE_URL: z.string().url().optional(),
   // The defaults apply only when no temporal.toml profile names them either: loadConfig()
@@ -247,7 +247,7 @@ export function apiExposure(config: Config): ApiExposure {
   if (config.NODE_ENV === 'production') {
     throw new ConfigError(
       'API_KEYS is not set and NODE_ENV=production: the API will not serve every order to whoever reaches it.\n' +
-        '  set API_KEYS (e.g. API_KEYS=shop=<key>,ops:admin=<key>; README.md, "Security"), or\n' +
+        '  set API_KEYS (e.g. API_KEYS=shop=<key>,ops:admin=<key>; docs/http-api.md, "Security"), or\n' +
         '  set ALLOW_OPEN_API=1 if a gateway in front of the API authenticates its callers.',
     );
   }

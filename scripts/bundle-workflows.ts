@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { buildIdFor } from '../lib/temporal/deployment';
-import { writeWorkflowBundle } from '../lib/temporal/workflow-bundle';
+import { writeWorkflowBundle } from '../worker/workflow-bundle';
 import { WORKFLOW_BUNDLE_PATH } from '../worker/options';
 
 /**

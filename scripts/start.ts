@@ -1,18 +1,18 @@
 import path from 'node:path';
-import { seedCatalogueIfEmpty } from '../activities/inventory/catalogue';
+import { seedCatalogueIfEmpty } from '../store/catalogue';
 import { ConfigError, apiExposure, loadConfig } from '../lib/config';
-import { EmbeddedPostgresError, startEmbeddedPostgres, type EmbeddedPostgres } from '../lib/db/embedded';
+import { EmbeddedPostgresError, startEmbeddedPostgres, type EmbeddedPostgres } from '../dev/embedded-postgres';
 import { DatabaseUnreachableError, createDatabaseIfMissing, migrate } from '../lib/db/migrate';
 import { createPool } from '../lib/db/pool';
 import { PROJECT_ROOT } from '../lib/paths';
-import { TEMPORAL_CLI, ensureTool } from '../lib/temporal/cli';
+import { TEMPORAL_CLI, ensureTool } from '../dev/temporal-cli';
 import { TemporalUnreachableError, connectClient, connectionOptions, waitForTemporal } from '../lib/temporal/connection';
 import type { TemporalConnectionSettings } from '../lib/temporal/client-config';
 import { UNVERSIONED, buildIdFor, openOrdersByVersion, versionKey, type DeploymentVersion } from '../lib/temporal/deployment';
-import { FAST_DRAINAGE, startDevServer } from '../lib/temporal/dev-server';
-import { writeWorkflowBundle } from '../lib/temporal/workflow-bundle';
-import { waitForHttp } from '../lib/wait-for-http';
-import { ProcessGroup } from './process-group';
+import { FAST_DRAINAGE, startDevServer } from '../dev/temporal-dev-server';
+import { writeWorkflowBundle } from '../worker/workflow-bundle';
+import { waitForHttp } from '../dev/wait-for-http';
+import { ProcessGroup } from '../dev/process-group';
 
 /**
  * `npm start`: the whole stack on one machine. PostgreSQL (the embedded one in

@@ -7,7 +7,7 @@ import type { Pool } from '../lib/db/pool';
 import { PROJECT_ROOT } from '../lib/paths';
 import { orderDataConverter } from '../lib/temporal/data-converter';
 import { buildIdFor, type DeploymentVersion } from '../lib/temporal/deployment';
-import { bundleWorkflows } from '../lib/temporal/workflow-bundle';
+import { bundleWorkflows } from './workflow-bundle';
 import { TRACING_WORKFLOW_INTERCEPTOR_MODULES, tracingWorkerOptions } from '../lib/telemetry/temporal';
 import { activeTracing } from '../lib/telemetry/tracing';
 

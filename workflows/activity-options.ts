@@ -8,7 +8,7 @@ import { ErrorType } from './types';
  *
  * startToCloseTimeout bounds one attempt (a hung call is abandoned and retried);
  * heartbeatTimeout, where set, notices a dead worker sooner and bounds how long a
- * cancel takes to reach a running call (activities/simulation.ts heartbeats every
+ * cancel takes to reach a running call (activities/heartbeats.ts heartbeats every
  * second; the SDK sends at most one heartbeat per 0.8 × this timeout).
  */
 
@@ -71,7 +71,7 @@ export const inventoryStep: ActivityOptions = {
  * duration, and the saga retries them itself with PAYMENT_BACKOFF, counting only
  * the provider's time against the order's payment budget (see order-saga.ts).
  * A healthy call completes as long as it answers within the provider call
- * timeout (activities/payments/simulated-provider.ts: 20 s), which this
+ * timeout (providers/simulated-payment-provider.ts: 20 s), which this
  * start-to-close leaves room for.
  */
 export const paymentStep: ActivityOptions = {

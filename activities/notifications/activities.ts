@@ -1,8 +1,8 @@
 import type { Pool } from '../../lib/db/pool';
+import { callService, type ServiceBehaviour } from '../../providers/simulated-services';
+import { recordNotification, type NotificationType } from '../../store/notifications';
 import type { OrderRef } from '../../workflows/types';
-import { callService, providerCall, type ServiceBehaviour } from '../simulation';
-
-export type NotificationType = 'order_confirmed';
+import { providerCall } from '../heartbeats';
 
 /**
  * Sends a notification at most once per order and type: the primary key of
@@ -12,10 +12,7 @@ export function notificationActivities(pool: Pool, behaviour: ServiceBehaviour, 
   return {
     async sendNotification(ref: OrderRef, type: NotificationType): Promise<void> {
       await providerCall((signal) => callService('notification', behaviour, random, signal));
-      await pool.query(`INSERT INTO notifications (order_id, type) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [
-        ref.orderId,
-        type,
-      ]);
+      await recordNotification(pool, ref, type);
     },
   };
 }

@@ -1,8 +1,8 @@
 import type { Pool } from '../../lib/db/pool';
 import { inTransaction } from '../../lib/db/pool';
+import { findOrderIdentity, insertOrder, markStarted, moveOrder } from '../../store/orders';
+import * as stock from '../../store/stock';
 import { isTerminal, type FailureReason, type OrderInput, type OrderRef, type RecordedStatus } from '../../workflows/types';
-import { commitReservation } from '../inventory/activities';
-import { findOrderIdentity, insertOrder, markStarted, moveOrder } from './records';
 
 /** Status changes that are not the side effect of a domain step. */
 export function orderRecordActivities(pool: Pool) {
@@ -18,17 +18,13 @@ export function orderRecordActivities(pool: Pool) {
       return markStarted(pool, ref, runId, startToken);
     },
 
-    /** Writes the order row if it is missing: how the benchmark's baseline designs record their orders. */
+    /** Writes the order row if it is missing. Not a step of the saga: the activity tests set orders up with it. */
     async recordOrder(input: OrderInput): Promise<void> {
       await inTransaction(pool, (tx) => insertOrder(tx, input));
     },
 
     async completeOrder(ref: OrderRef): Promise<void> {
-      // One transaction: an order is COMPLETED exactly when its goods have left the shelf.
-      await inTransaction(pool, async (tx) => {
-        await moveOrder(tx, ref, ['PAID'], 'COMPLETED');
-        await commitReservation(tx, ref);
-      });
+      await stock.completeOrder(pool, ref);
     },
 
     /**

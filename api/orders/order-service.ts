@@ -10,7 +10,7 @@ import {
   type OrderIdentity,
   type OrderView,
   type StartSettlement,
-} from '../../activities/orders/records';
+} from '../../store/orders';
 import type { Pool } from '../../lib/db/pool';
 import { isTerminal, type OrderInput, type OrderStatus } from '../../workflows/types';
 import { mayAccess, type Caller } from '../auth';
@@ -200,7 +200,7 @@ export class OrderService {
    * and the client hears 202, or the attempt is withdrawn and the client hears
    * `refusal`. PostgreSQL orders the withdrawal against the run's own claim, so
    * it is never both and never neither; a write whose reply is lost is read
-   * back, not guessed (records.ts). If PostgreSQL cannot settle it for several
+   * back, not guessed (store/orders.ts). If PostgreSQL cannot settle it for several
    * seconds, the answer is 500 OUTCOME_UNKNOWN naming the order.
    */
   private async startOrWithdraw(input: OrderInput, startToken: string, refusal: (err: unknown) => Error): Promise<void> {

@@ -1,4 +1,4 @@
-import { getProducts } from '../../activities/inventory/catalogue';
+import { getProducts } from '../../store/catalogue';
 import type { Queryable } from '../../lib/db/pool';
 import type { OrderLine } from '../../workflows/types';
 import { HttpError } from '../errors';

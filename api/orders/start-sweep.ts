@@ -1,4 +1,4 @@
-import { findUnconfirmedStarts, withdrawStart } from '../../activities/orders/records';
+import { findUnconfirmedStarts, withdrawStart } from '../../store/orders';
 import type { OrderRef } from '../../workflows/types';
 import type { Pool } from '../../lib/db/pool';
 import type { Logger } from '../../lib/logger';

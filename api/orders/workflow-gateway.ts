@@ -10,6 +10,7 @@ import {
 import { ApplicationFailure } from '@temporalio/common';
 import { status } from '@grpc/grpc-js';
 import { cancelOrderUpdate } from '../../workflows/definitions';
+import type { orderSaga } from '../../workflows/order-saga';
 import { ensureSearchAttributes } from '../../lib/temporal/connection';
 import { CustomerIdKey, OrderAmountCentsKey, OrderStatusKey } from '../../workflows/search-attributes';
 import { ErrorType, workflowIdFor, type CancelResult, type OrderInput } from '../../workflows/types';
@@ -90,7 +91,7 @@ export function temporalOrderWorkflows(client: Client, taskQueue: string, option
   const startOnce = async (input: OrderInput): Promise<StartOutcome> => {
     try {
       const handle = await withDeadline(() =>
-        client.workflow.start('orderSaga', {
+        client.workflow.start<typeof orderSaga>('orderSaga', {
           workflowId: workflowIdFor(input.orderId),
           taskQueue,
           args: [input],

@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { getOrder, listOrders, type OrderView } from '../../activities/orders/records';
+import { getOrder, listOrders, type OrderView } from '../../store/orders';
 import type { Pool } from '../../lib/db/pool';
 import { callerOf, mayAccess } from '../auth';
 import type { LoadShedder } from '../load-shedding';

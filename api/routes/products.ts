@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { getProduct, listProducts, StockBelowReservedError, upsertProduct } from '../../activities/inventory/catalogue';
+import { getProduct, listProducts, StockBelowReservedError, upsertProduct } from '../../store/catalogue';
 import type { Pool } from '../../lib/db/pool';
 import { HttpError } from '../errors';
 import { parseOr400, productBody, productIdParam } from '../schemas';

@@ -1,5 +1,5 @@
 /**
- * Workflow interceptors bundled into every workflow bundle (lib/temporal/workflow-bundle.ts
+ * Workflow interceptors bundled into every workflow bundle (worker/workflow-bundle.ts
  * and the worker's bundling from source). Runs inside the workflow sandbox: only
  * @temporalio/workflow-safe imports.
  *

@@ -3,7 +3,7 @@ import type { Payload, PayloadCodec } from '@temporalio/common';
 import cors from 'cors';
 import express, { type Express, type RequestHandler } from 'express';
 import { z } from 'zod';
-import { HttpError, errorHandler, notFoundRoute } from '../../api/errors';
+import { HttpError, errorHandler, notFoundRoute } from '../http-errors';
 import type { Logger } from '../logger';
 
 /**

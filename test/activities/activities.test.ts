@@ -3,7 +3,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities, type OrderActivities } from '../../activities';
-import { OrderStateConflictError, getOrder } from '../../activities/orders/records';
+import { OrderStateConflictError, getOrder } from '../../store/orders';
 import type { Pool } from '../../lib/db/pool';
 import { ErrorType, type OrderInput, type OrderRef } from '../../workflows/types';
 import { freshProduct, stockOf, testPool } from '../support/db';

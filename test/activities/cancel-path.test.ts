@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities, type OrderActivities } from '../../activities';
-import { getOrder, insertOrder } from '../../activities/orders/records';
+import { getOrder, insertOrder } from '../../store/orders';
 import type { Pool } from '../../lib/db/pool';
 import type { OrderRef } from '../../workflows/types';
 import { freshProduct, testPool } from '../support/db';

@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ProviderUnavailableError } from '../../activities/payments/provider';
-import { SimulatedPaymentProvider } from '../../activities/payments/simulated-provider';
+import { ProviderUnavailableError } from '../../providers/payment-provider';
+import { SimulatedPaymentProvider } from '../../providers/simulated-payment-provider';
 import type { Pool } from '../../lib/db/pool';
 import { testPool } from '../support/db';
 

@@ -4,7 +4,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createActivities, type OrderActivities } from '../../activities';
-import { OrderStateConflictError, getOrder, insertNewOrder } from '../../activities/orders/records';
+import { OrderStateConflictError, getOrder, insertNewOrder } from '../../store/orders';
 import { testApp } from '../support/app';
 import type { OrderWorkflows } from '../../api/orders/workflow-gateway';
 import { createPool, type Pool } from '../../lib/db/pool';

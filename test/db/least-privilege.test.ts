@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { seedCatalogueIfEmpty } from '../../activities/inventory/catalogue';
+import { seedCatalogueIfEmpty } from '../../store/catalogue';
 import { createDatabaseIfMissing, migrate } from '../../lib/db/migrate';
 import { PROJECT_ROOT } from '../../lib/paths';
 

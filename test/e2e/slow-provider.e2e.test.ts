@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { paymentIdempotencyKey } from '../../activities/payments/provider';
+import { paymentIdempotencyKey } from '../../providers/payment-provider';
 import type { Pool } from '../../lib/db/pool';
 import { freshProduct, stockOf, testPool } from '../support/db';
 import { call, untilStatus, untilTerminal } from '../support/http';

@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { sweepUnconfirmedStarts } from '../../api/orders/start-sweep';
-import { insertOrder } from '../../activities/orders/records';
+import { insertOrder } from '../../store/orders';
 import type { Pool } from '../../lib/db/pool';
-import { workflowIdFor, type OrderState } from '../../workflows/types';
+import { workflowIdFor } from '../../workflows/types';
+import type { orderSaga } from '../../workflows/order-saga';
 import { countOrders, freshProduct, stockOf, testPool } from '../support/db';
 import { call, untilTerminal } from '../support/http';
 import { startStack, waitFor, type Stack } from '../support/stack';
@@ -70,7 +71,7 @@ describe('ambiguous starts', () => {
       for await (const run of client.workflow.list({ query: `CustomerId = "${customerId}"` })) return run.workflowId.replace(/^order-/, '');
       return undefined;
     });
-    const handle = client.workflow.getHandle<() => Promise<OrderState>>(workflowIdFor(orderId));
+    const handle = client.workflow.getHandle<typeof orderSaga>(workflowIdFor(orderId));
     expect((await handle.describe()).status.name).toBe('RUNNING');
     await stack.startWorker();
     expect(await handle.result()).toMatchObject({ abandoned: true, status: 'PENDING' });
@@ -175,12 +176,12 @@ describe('the sweep of unconfirmed starts', () => {
     expect(await sweepUnconfirmedStarts(pool)).toContainEqual({ orderId, attempt: 1 });
     expect((await call(stack.baseUrl, 'GET', `/api/orders/${orderId}`)).status).toBe(404);
     // A start that was on its way when the API died lands now: its run finds nothing to claim.
-    const handle = await client.workflow.start('orderSaga', {
+    const handle = await client.workflow.start<typeof orderSaga>('orderSaga', {
       workflowId: workflowIdFor(orderId),
       taskQueue: stack.taskQueue,
       args: [{ orderId, customerId: 'c-sweep', items: [{ productId: product.id, quantity: 1, priceCents: 250 }], amountCents: 250, paymentMethod: 'pm_card_visa', attempt: 1, idempotencyKey: null, requestHash: null, paymentBudgetMs: 60_000 }],
     });
-    expect((await handle.result()) as OrderState).toMatchObject({ abandoned: true });
+    expect(await handle.result()).toMatchObject({ abandoned: true });
     expect(await stockOf(pool, product.id)).toBe(5);
     expect(await paymentsOf(orderId)).toBe(0);
   });
@@ -189,7 +190,7 @@ describe('the sweep of unconfirmed starts', () => {
     const product = await freshProduct(pool, { stock: 5, priceCents: 250 });
     const orderId = await leftStarting(product.id);
     // Temporal had started the run before the API died: the run claims the row.
-    await client.workflow.start('orderSaga', {
+    await client.workflow.start<typeof orderSaga>('orderSaga', {
       workflowId: workflowIdFor(orderId),
       taskQueue: stack.taskQueue,
       args: [{ orderId, customerId: 'c-sweep', items: [{ productId: product.id, quantity: 1, priceCents: 250 }], amountCents: 250, paymentMethod: 'pm_card_visa', attempt: 1, idempotencyKey: null, requestHash: null, paymentBudgetMs: 60_000 }],

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pool } from '../../lib/db/pool';
-import { freePort } from '../../lib/free-port';
+import { freePort } from '../../dev/free-port';
 import { freshProduct, testPool } from '../support/db';
 import { call, untilTerminal } from '../support/http';
 import { startStack, waitFor, type Stack } from '../support/stack';

@@ -1,6 +1,6 @@
 import { inject } from 'vitest';
 import { createPool, type Pool } from '../../lib/db/pool';
-import { upsertProduct, type Product } from '../../activities/inventory/catalogue';
+import { upsertProduct, type Product } from '../../store/catalogue';
 import { randomUUID } from 'node:crypto';
 
 /** A pool on the suite's database (recreated by the global setup for every run). */

@@ -12,7 +12,7 @@ export interface Call {
  * every call is recorded in order; `overrides` replace single activities to
  * fail, block or succeed after some attempts. `claimable: false` is an order
  * the API withdrew: claimOrder and the claim of claimAndReserve are both
- * refused, as PostgreSQL refuses them (activities/orders/records.ts markStarted).
+ * refused, as PostgreSQL refuses them (store/orders.ts markStarted).
  */
 export function fakeActivities(overrides: Partial<OrderActivities> = {}, { claimable = true } = {}) {
   const calls: Call[] = [];

@@ -3,13 +3,13 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../lib/db/embedded';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../dev/embedded-postgres';
 import { migrate } from '../../lib/db/migrate';
-import { freePort } from '../../lib/free-port';
+import { freePort } from '../../dev/free-port';
 import { PROJECT_ROOT } from '../../lib/paths';
-import { TEMPORAL_CLI, TEMPORAL_TEST_SERVER, ensureTool } from '../../lib/temporal/cli';
-import { FAST_DRAINAGE, startDevServer, type DevServer } from '../../lib/temporal/dev-server';
-import { writeWorkflowBundle } from '../../lib/temporal/workflow-bundle';
+import { TEMPORAL_CLI, TEMPORAL_TEST_SERVER, ensureTool } from '../../dev/temporal-cli';
+import { FAST_DRAINAGE, startDevServer, type DevServer } from '../../dev/temporal-dev-server';
+import { writeWorkflowBundle } from '../../worker/workflow-bundle';
 import { testDatabaseUrl } from './env';
 
 const say = (msg: string) => console.log(`[test setup] ${msg}`);

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { inject } from 'vitest';
-import { stopChild } from '../../lib/child-process';
+import { stopChild } from '../../dev/child-process';
 import { PROJECT_ROOT } from '../../lib/paths';
-import { freePort } from '../../lib/free-port';
+import { freePort } from '../../dev/free-port';
 
 /**
  * A worker and an API as real child processes, started through the same entry

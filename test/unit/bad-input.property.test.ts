@@ -5,7 +5,7 @@ import request, { type Response } from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordingWorkflows, testApp } from '../support/app';
 import { createOrderBody, productBody } from '../../api/schemas';
-import { upsertProduct, type Product } from '../../activities/inventory/catalogue';
+import { upsertProduct, type Product } from '../../store/catalogue';
 import type { Pool } from '../../lib/db/pool';
 import { countOrders, freshProduct, testPool } from '../support/db';
 

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isSlowCharge } from '../../activities/payments/simulated-provider';
+import { isSlowCharge } from '../../providers/simulated-payment-provider';
 import { postOrders } from '../../bench/load';
 
 /**

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findOrderIdentity } from '../../activities/orders/records';
+import { findOrderIdentity } from '../../store/orders';
 import { OPEN_CALLER } from '../../api/auth';
 import { HttpError } from '../../api/errors';
 import { OrderService } from '../../api/orders/order-service';

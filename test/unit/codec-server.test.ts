@@ -3,7 +3,7 @@ import { DefaultPayloadConverter, type Payload } from '@temporalio/common';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../lib/logger';
-import { devServerArgs } from '../../lib/temporal/dev-server';
+import { devServerArgs } from '../../dev/temporal-dev-server';
 import { createCodecServer, type CodecServerOptions } from '../../lib/temporal/codec-server';
 import { parseKeyRing } from '../../lib/temporal/key-ring';
 import { EncryptionCodec } from '../../lib/temporal/payload-codec';

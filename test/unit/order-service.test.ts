@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findOrderIdentity, markStarted } from '../../activities/orders/records';
+import { findOrderIdentity, markStarted } from '../../store/orders';
 import { OPEN_CALLER, type Caller } from '../../api/auth';
 import { HttpError } from '../../api/errors';
 import { OrderService } from '../../api/orders/order-service';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { markStarted } from '../../activities/orders/records';
+import { markStarted } from '../../store/orders';
 import { OPEN_CALLER } from '../../api/auth';
 import { HttpError } from '../../api/errors';
 import { OrderService } from '../../api/orders/order-service';

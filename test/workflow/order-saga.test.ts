@@ -8,7 +8,8 @@ import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { OrderActivities } from '../../activities';
 import { ensureSearchAttributes } from '../../lib/temporal/connection';
-import { abortableDelay, providerCall } from '../../activities/simulation';
+import { providerCall } from '../../activities/heartbeats';
+import { abortableDelay } from '../../providers/simulated-services';
 import { cancelOrderUpdate, orderStateQuery } from '../../workflows/definitions';
 import { ErrorType, type OrderInput, type OrderState } from '../../workflows/types';
 import { deferred, fakeActivities } from '../support/fake-activities';
@@ -87,7 +88,7 @@ async function runSaga(
 
 /**
  * A provider call that runs until the workflow cancels it. It heartbeats the way
- * the real activities do (activities/simulation.ts providerCall: every second),
+ * the real activities do (activities/heartbeats.ts providerCall: every second),
  * so a cancel reaches it no sooner than it would reach production code.
  */
 function blockUntilCancelled(started: () => void) {

@@ -10,7 +10,7 @@ import { EXCHANGE, RABBITMQ_URL, ROUTING_KEY, declareTopology } from './topology
  * persistent message on a confirm channel, answer 202 once the broker confirmed.
  */
 async function main(): Promise<void> {
-  const { config, pool, domain, logger } = baselineRuntime('bench-rabbitmq-api');
+  const { config, pool, steps, logger } = baselineRuntime('bench-rabbitmq-api');
   const connection = await amqp.connect(RABBITMQ_URL);
   const channel = await connection.createConfirmChannel();
   await declareTopology(channel);
@@ -19,7 +19,7 @@ async function main(): Promise<void> {
   app.use(express.json());
   app.post('/api/orders', async (req, res) => {
     const order = await orderFromRequest(pool, req);
-    await domain.recordOrder(order);
+    await steps.recordOrder(order);
     const message = Buffer.from(JSON.stringify({ orderId: order.orderId, amountCents: order.amountCents }));
     await new Promise<void>((resolve, reject) =>
       channel.publish(

@@ -1,7 +1,6 @@
 import amqp from 'amqplib';
-import { ApplicationFailure } from '@temporalio/common';
-import { ErrorType, type FailureReason } from '../../../workflows/types';
-import { baselineRuntime, closeOnSigterm, runProcess } from '../runtime';
+import type { FailureReason } from '../../../workflows/types';
+import { BusinessFailure, baselineRuntime, closeOnSigterm, runProcess } from '../runtime';
 import { QUEUE, STEPS, RABBITMQ_URL, declareTopology, type Step } from './topology';
 
 /**
@@ -24,13 +23,11 @@ const step = process.env.CONSUMER as Step;
 if (!STEPS.includes(step)) throw new Error(`CONSUMER must be one of ${STEPS.join(', ')}`);
 
 async function main(): Promise<void> {
-  const { pool, domain, logger } = baselineRuntime(`bench-rabbitmq-${step}`);
+  const { pool, steps, logger } = baselineRuntime(`bench-rabbitmq-${step}`);
   const run: Record<Step, (orderId: string) => Promise<void>> = {
-    inventory: async (orderId) => {
-      await domain.reserveInventory({ orderId, attempt: 1 });
-    },
-    payment: (orderId) => domain.chargePayment({ orderId, attempt: 1 }),
-    notification: (orderId) => domain.sendNotification({ orderId, attempt: 1 }, 'order_confirmed'),
+    inventory: (orderId) => steps.reserve({ orderId, attempt: 1 }),
+    payment: (orderId) => steps.charge({ orderId, attempt: 1 }),
+    notification: (orderId) => steps.notify({ orderId, attempt: 1 }),
   };
 
   const record = async (orderId: string, ok: boolean, reason: FailureReason | null) => {
@@ -64,9 +61,7 @@ async function main(): Promise<void> {
             channel.ack(msg);
           },
           async (err: unknown) => {
-            const type = err instanceof ApplicationFailure ? err.type : undefined;
-            const reason: FailureReason | null =
-              type === ErrorType.OutOfStock ? 'OUT_OF_STOCK' : type === ErrorType.PaymentDeclined ? 'PAYMENT_DECLINED' : null;
+            const reason: FailureReason | null = err instanceof BusinessFailure ? err.reason : null;
             if (reason) {
               await record(orderId, false, reason);
               channel.nack(msg, false, false); // to the dead-letter queue

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { stopChild } from '../lib/child-process';
+import { stopChild } from './child-process';
 
 const COLOURS = [36, 35, 33, 32, 34];
 

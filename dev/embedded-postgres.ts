@@ -18,8 +18,8 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { stopChild } from '../child-process';
-import { freePort } from '../free-port';
+import { stopChild } from './child-process';
+import { freePort } from './free-port';
 
 /**
  * A real PostgreSQL server run from the binaries that the npm registry ships in

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
-import { ORDER_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
-import { stopChild } from '../child-process';
-import { waitForTemporal } from './connection';
+import { ORDER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+import { stopChild } from './child-process';
+import { waitForTemporal } from '../lib/temporal/connection';
 
 export interface DevServerOptions {
   cli: string;

@@ -1,4 +1,4 @@
-import { TEMPORAL_CLI, TEMPORAL_TEST_SERVER, ensureTool } from '../lib/temporal/cli';
+import { TEMPORAL_CLI, TEMPORAL_TEST_SERVER, ensureTool } from './temporal-cli';
 
 /** `npm run tools`: make sure the Temporal CLI and the time-skipping test server are present. */
 try {

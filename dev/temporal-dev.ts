@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { PROJECT_ROOT } from '../lib/paths';
-import { TEMPORAL_CLI, ensureTool } from '../lib/temporal/cli';
-import { startDevServer } from '../lib/temporal/dev-server';
+import { TEMPORAL_CLI, ensureTool } from './temporal-cli';
+import { startDevServer } from './temporal-dev-server';
 
 /**
  * `npm run temporal:dev`: only the Temporal dev server, with the Web UI on 8233,

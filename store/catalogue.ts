@@ -1,4 +1,4 @@
-import { inTransaction, type Pool, type Queryable } from '../../lib/db/pool';
+import { inTransaction, type Pool, type Queryable } from '../lib/db/pool';
 
 export interface Product {
   id: string;

@@ -1,39 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
-import { ErrorType } from '../workflows/types';
-
-/** How a simulated downstream service behaves: the *_LATENCY_MS and *_FAILURE_RATE settings. */
-export interface ServiceBehaviour {
-  latencyMs: number;
-  failureRate: number;
-}
-
-/**
- * The payment provider's behaviour, plus the PAYMENT_SLOW_* settings: a share of
- * payments whose charge takes `slowMs` instead of `latencyMs`, long enough to
- * outlast the payment step's heartbeat timeout. Only the simulated provider reads
- * them (activities/payments/simulated-provider.ts); unset means no slow charges.
- */
-export interface PaymentBehaviour extends ServiceBehaviour {
-  slowRate?: number;
-  slowMs?: number;
-  /**
-   * A test hook (PAYMENT_OUTAGE_FILE): while a file exists at this path, every
-   * call to the provider fails as unavailable. Read on each call, so a test can
-   * take the provider down and bring it back without restarting the worker.
-   */
-  outageFile?: string;
-}
-
-export interface SimulatedServices {
-  inventory: ServiceBehaviour;
-  payment: PaymentBehaviour;
-  notify: ServiceBehaviour;
-  /** Injectable for tests; Math.random otherwise. */
-  random?: () => number;
-}
 
 /**
  * How often a running provider call (or a whole attempt, heartbeatingAttempt)
@@ -85,8 +51,8 @@ export function heartbeatingAttempt<A extends unknown[], R>(fn: (...args: A) => 
  * long as it runs (withHeartbeats) and hands it the activity's cancellation as an
  * AbortSignal. A cancel that arrived before the call (while the attempt waited
  * for the database) sends no request at all: nobody would wait for its answer.
- * Outside an activity (the benchmark's baseline designs call the same domain
- * code) it runs `call` with a signal that never fires.
+ * Outside an activity (tests call activity functions directly) it runs `call`
+ * with a signal that never fires.
  */
 export async function providerCall<T>(call: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const ctx = activityContext();
@@ -94,40 +60,6 @@ export async function providerCall<T>(call: (signal: AbortSignal) => Promise<T>)
   const signal = ctx.cancellationSignal;
   if (signal.aborted) throw signal.reason;
   return withHeartbeats(() => call(signal));
-}
-
-/**
- * Waits `ms` unless `signal` fires first; then rejects with the signal's reason
- * (in an activity, the CancelledFailure that reports the attempt as cancelled).
- */
-export async function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
-  if (ms <= 0) {
-    if (signal.aborted) throw signal.reason;
-    return;
-  }
-  await sleep(ms, undefined, { signal }).catch((err: unknown) => {
-    throw signal.aborted ? signal.reason : err;
-  });
-}
-
-/**
- * Stands in for the network call to the inventory or notification service:
- * waits its latency, then fails with a retryable error at its failure rate. The
- * failure comes before the effect, so it never leaves a half-applied change. A
- * cancel interrupts the wait. (The payment provider has its own simulation, in
- * activities/payments/simulated-provider.ts, because a charge can land after
- * its caller gave up.)
- */
-export async function callService(
-  name: string,
-  behaviour: ServiceBehaviour,
-  random: () => number = Math.random,
-  signal: AbortSignal = new AbortController().signal,
-): Promise<void> {
-  await abortableDelay(behaviour.latencyMs, signal);
-  if (behaviour.failureRate > 0 && random() < behaviour.failureRate) {
-    throw ApplicationFailure.retryable(`${name} service unavailable (simulated)`, ErrorType.ProviderUnavailable);
-  }
 }
 
 function activityContext(): Context | undefined {

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { WORKFLOWS_PATH, WORKFLOW_INTERCEPTOR_MODULES } from '../../worker/options';
+import { WORKFLOWS_PATH, WORKFLOW_INTERCEPTOR_MODULES } from './options';
 
 /**
  * Webpack's own report (a dozen lines per build) is noise to someone starting

@@ -1,5 +1,5 @@
-import type { Queryable } from '../../lib/db/pool';
-import type { FailureReason, OrderInput, OrderRef, OrderStatus } from '../../workflows/types';
+import type { Queryable } from '../lib/db/pool';
+import type { FailureReason, OrderInput, OrderRef, OrderStatus } from '../workflows/types';
 
 /**
  * SQL for the order record. The API reads through these functions and the

