@@ -181,7 +181,7 @@ function buildDocument({ keyed }: DocumentMode) {
       path: '/api/orders/{id}',
       operationId: 'getOrder',
       tags: ['orders'],
-      summary: 'One order with its lines, payment, notifications and links',
+      summary: 'One order with its lines, payment, notifications, status history and links',
       request: { params: orderParams },
       responses: {
         200: { description: 'The order.', content: json(orderView) },

@@ -62,6 +62,25 @@ export const orderView = z.strictObject({
   failureReason: z.enum(FAILURE_REASONS).nullable(),
   payment: z.strictObject({ chargedCents: cents, refundedCents: cents }),
   notifications: z.array(z.strictObject({ type: z.string().meta({ example: 'order_confirmed' }), sentAt: timestamp })),
+  history: z
+    .array(
+      z.strictObject({
+        status: orderStatus,
+        at: timestamp,
+        reason: z.enum(FAILURE_REASONS).optional().meta({ description: 'The failure reason from this change on; absent when none.' }),
+      }),
+    )
+    .meta({
+      description:
+        'Every status change, oldest first, written in PostgreSQL in the same transaction as the change. A retry shows as ' +
+        'FAILED, then PENDING again (a new attempt).',
+    }),
+  startConfirmed: z.boolean().meta({
+    description:
+      "Whether the workflow start of the order's current attempt is confirmed. False for a moment after a 202; false for " +
+      'longer only when the request that placed (or retried) it was never answered: the API withdraws such an attempt ' +
+      'after 30 s unless its run claimed it. `GET /api/orders?startConfirmed=false` lists them.',
+  }),
   createdAt: timestamp,
   updatedAt: timestamp,
   links: orderLinks,
