@@ -99,6 +99,11 @@ export const retriedOrder = z.strictObject({
   links: orderLinks,
 });
 
+export const callerView = z.strictObject({
+  name: z.string().nullable().meta({ description: "The key's caller name (API_KEYS); null while the API runs without API_KEYS." }),
+  admin: z.boolean().meta({ description: 'Sees every order and may write the catalogue; every caller is, while the API is open.' }),
+}).meta({ id: 'Caller' });
+
 export const health = z.strictObject({ status: z.literal('ok') });
 
 export const readiness = z.strictObject({
