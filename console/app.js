@@ -176,7 +176,11 @@ function announceChanges(orders) {
   if (changed.length > 0) announce(changed.slice(0, 3).join('. ') + (changed.length > 3 ? ` and ${changed.length - 3} more.` : '.'));
 }
 
+/** Increases with every list request: an answer to an older one (a filter changed meanwhile) is dropped. */
+let listRequest = 0;
+
 async function refreshOrders() {
+  const request = ++listRequest;
   const params = new URLSearchParams({ limit: '50' });
   const status = byId('filter-status', HTMLSelectElement).value;
   const customer = byId('filter-customer', HTMLInputElement).value.trim();
@@ -186,6 +190,7 @@ async function refreshOrders() {
   try {
     /** @type {{ orders: Order[] }} */
     const { orders } = (await call('GET', `/api/orders?${params}`)).body;
+    if (request !== listRequest) return;
     error.textContent = '';
     announceChanges(orders);
     const rows = orders.map((o) =>

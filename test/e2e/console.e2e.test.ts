@@ -8,7 +8,7 @@ import { PROJECT_ROOT } from '../../lib/paths';
 import { browserOrReport, launchChromium } from '../support/browser';
 import { freshProduct, testPool } from '../support/db';
 import { call } from '../support/http';
-import { startStack, type Stack } from '../support/stack';
+import { startStack, waitFor, type Stack } from '../support/stack';
 
 /**
  * The console at GET / in a real Chromium, against real API and worker processes:
@@ -24,7 +24,7 @@ let pool: Pool;
 let browser: Browser;
 let open: Stack; // a 7 s charge, as in slow-provider.e2e: a click on Cancel surely lands while it runs
 let keyed: Stack;
-const customer = `c-console-${process.pid}`;
+const customer = `c-console-${Date.now().toString(36)}`;
 
 describe.skipIf(!executable)('the order console in Chromium', () => {
   beforeAll(async () => {
@@ -120,8 +120,9 @@ describe.skipIf(!executable)('the order console in Chromium', () => {
     await page.getByRole('link', { name: 'Orders', exact: true }).click();
     await page.getByLabel('Show orders of').fill(customer);
     await untilRowShows(page, orderId, 'CANCELLED');
-    await page.getByRole('row').filter({ hasText: 'COMPLETED' }).waitFor();
-    await page.getByRole('row').filter({ hasText: 'PAYMENT_DECLINED' }).waitFor();
+    const rows = page.locator('#orders-table tbody tr');
+    await waitFor('the three orders of this file alone', async () => ((await rows.count()) === 3 ? true : undefined));
+    for (const text of ['COMPLETED', 'PAYMENT_DECLINED', 'CANCELLED']) await rows.filter({ hasText: text }).waitFor();
     await page.getByLabel('Show orders of').blur();
     await screenshot(page, 'console.png', { width: 1100, height: 900 });
     await page.setViewportSize({ width: 390, height: 844 });
