@@ -26,6 +26,8 @@ ENV NODE_ENV=production
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --omit=optional --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist dist
+# The browser console is served as written (no build step): its files as they are.
+COPY console console
 USER node
 EXPOSE 3000 9464
 CMD ["node", "dist/api/main.js"]

@@ -12,6 +12,7 @@ import { createLoadShedder } from './load-shedding';
 import { createMetrics } from './metrics';
 import { OrderService } from './orders/order-service';
 import type { OrderWorkflows } from './orders/workflow-gateway';
+import { consoleRoutes } from './routes/console';
 import { docsRoutes } from './routes/docs';
 import { healthRoutes } from './routes/health';
 import { orderRoutes } from './routes/orders';
@@ -71,6 +72,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(methodNotAllowed);
   // Orders, reads included, belong to their caller; the catalogue is public to read, an admin's to write.
   app.use('/api/orders', requireCaller);
+  app.use('/api/caller', requireCaller);
   app.use('/api/products', (req, res, next) => (SAFE_METHODS.has(req.method) ? next() : requireAdmin(req, res, next)));
   // The largest valid order (50 lines) is a few kB; anything far past that is answered 413 unread.
   // Only operations that read a body parse one (api/contract.ts): elsewhere a body has no meaning,
@@ -83,6 +85,7 @@ export function createApp(deps: AppDeps): Express {
   });
   app.use(healthRoutes(deps.pool, deps.workflows, metrics, deps.logger));
   app.use(docsRoutes({ keyed: apiKeys.length > 0 }));
+  app.use(consoleRoutes());
   app.use('/api/products', productRoutes(deps.pool));
   app.use(
     '/api/orders',

@@ -162,6 +162,9 @@ export const OPERATIONS: readonly OperationContract[] = [
       overloaded,
     ],
   },
+  // Who the request's key belongs to, for the console: with API_KEYS only a valid key gets an answer.
+  { method: 'get', path: '/api/caller', auth: 'caller', errors: [] },
+  { method: 'get', path: '/', errors: [] }, // the console page (console/)
   { method: 'get', path: '/healthz', errors: [] },
   { method: 'get', path: '/readyz', errors: [] }, // its 503 is a readiness answer, not an error (api/openapi.ts)
   { method: 'get', path: '/metrics', errors: [] },

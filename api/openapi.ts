@@ -2,6 +2,7 @@ import { OpenAPIRegistry, OpenApiGeneratorV31, type ResponseConfig, type RouteCo
 import { z } from 'zod';
 import { OPERATIONS, errorsOf, type ErrorAnswer } from './contract';
 import {
+  callerView,
   cancelledOrder,
   errorEnvelopeFor,
   health,
@@ -181,7 +182,7 @@ function buildDocument({ keyed }: DocumentMode) {
       path: '/api/orders/{id}',
       operationId: 'getOrder',
       tags: ['orders'],
-      summary: 'One order with its lines, payment, notifications and links',
+      summary: 'One order with its lines, payment, notifications, status history and links',
       request: { params: orderParams },
       responses: {
         200: { description: 'The order.', content: json(orderView) },
@@ -213,6 +214,23 @@ function buildDocument({ keyed }: DocumentMode) {
           content: json(retriedOrder),
         },
       },
+    },
+    {
+      method: 'get',
+      path: '/api/caller',
+      operationId: 'getCaller',
+      tags: ['console'],
+      summary: 'Who the bearer key belongs to',
+      description: 'The console asks it to tell whether a key is valid and whether it is an admin\'s.',
+      responses: { 200: { description: 'The caller.', content: json(callerView) } },
+    },
+    {
+      method: 'get',
+      path: '/',
+      operationId: 'consolePage',
+      tags: ['console'],
+      summary: 'The order console (a browser page on this API; its files under /console/)',
+      responses: { 200: { description: 'An HTML page.', content: { 'text/html': { schema: { type: 'string' } } } } },
     },
     {
       method: 'get',
@@ -305,6 +323,7 @@ function buildDocument({ keyed }: DocumentMode) {
       { name: 'products', description: 'Catalogue and stock' },
       { name: 'operations', description: 'Health, readiness and metrics' },
       { name: 'docs', description: 'This contract' },
+      { name: 'console', description: 'The browser console at /' },
     ],
   });
 }

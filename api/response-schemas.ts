@@ -62,6 +62,25 @@ export const orderView = z.strictObject({
   failureReason: z.enum(FAILURE_REASONS).nullable(),
   payment: z.strictObject({ chargedCents: cents, refundedCents: cents }),
   notifications: z.array(z.strictObject({ type: z.string().meta({ example: 'order_confirmed' }), sentAt: timestamp })),
+  history: z
+    .array(
+      z.strictObject({
+        status: orderStatus,
+        at: timestamp,
+        reason: z.enum(FAILURE_REASONS).optional().meta({ description: 'The failure reason from this change on; absent when none.' }),
+      }),
+    )
+    .meta({
+      description:
+        'Every status change, oldest first, written in PostgreSQL in the same transaction as the change. A retry shows as ' +
+        'FAILED, then PENDING again (a new attempt).',
+    }),
+  startConfirmed: z.boolean().meta({
+    description:
+      "Whether the workflow start of the order's current attempt is confirmed. False for a moment after a 202; false for " +
+      'longer only when the request that placed (or retried) it was never answered: the API withdraws such an attempt ' +
+      'after 30 s unless its run claimed it. `GET /api/orders?startConfirmed=false` lists them.',
+  }),
   createdAt: timestamp,
   updatedAt: timestamp,
   links: orderLinks,
@@ -79,6 +98,11 @@ export const retriedOrder = z.strictObject({
   attempt: z.number().int().min(2).meta({ description: 'The run number this retry started.' }),
   links: orderLinks,
 });
+
+export const callerView = z.strictObject({
+  name: z.string().nullable().meta({ description: "The key's caller name (API_KEYS); null while the API runs without API_KEYS." }),
+  admin: z.boolean().meta({ description: 'Sees every order and may write the catalogue; every caller is, while the API is open.' }),
+}).meta({ id: 'Caller' });
 
 export const health = z.strictObject({ status: z.literal('ok') });
 

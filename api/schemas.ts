@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ORDER_STATUSES } from '../workflows/types';
+import { FAILURE_REASONS, ORDER_STATUSES } from '../workflows/types';
 import { HttpError } from './errors';
 
 /** Ids travel in URLs and workflow ids: keep them to a safe, bounded alphabet. */
@@ -39,7 +39,13 @@ export const orderIdParam = z.uuid({ message: 'order ids are UUIDs' });
 
 export const listOrdersQuery = z.strictObject({
   status: z.enum(ORDER_STATUSES).optional(),
+  failureReason: z.enum(FAILURE_REASONS).optional(),
   customerId: id.optional(),
+  // A string, not z.coerce.boolean(): that reads "false" as true.
+  startConfirmed: z
+    .enum(['true', 'false'])
+    .optional()
+    .meta({ description: '`false`: only orders whose workflow start is not confirmed (see `startConfirmed` in the answer).' }),
   limit: z.coerce.number().int().min(1).max(200).default(50),
 });
 

@@ -164,6 +164,7 @@ async function main(): Promise<void> {
     [
       '',
       'Order service is up:',
+      `  Console      http://127.0.0.1:${config.PORT}/`,
       `  API          http://127.0.0.1:${config.PORT}/api/products   (orders: POST /api/orders)`,
       `  Temporal UI  ${uiUrl}`,
       `  Metrics      http://127.0.0.1:${config.PORT}/metrics (API)` +

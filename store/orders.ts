@@ -19,8 +19,23 @@ export interface OrderView {
   owner: string | null;
   payment: { chargedCents: number; refundedCents: number };
   notifications: Array<{ type: string; sentAt: string }>;
+  /** Every status change, oldest first (order_status_history, written by a trigger with the change itself). */
+  history: StatusChange[];
+  /**
+   * False while the workflow start of the current attempt is not confirmed (start_state STARTING):
+   * for a few milliseconds normally; for long only when the request that began it was never
+   * answered, until the sweep withdraws it (api/orders/start-sweep.ts).
+   */
+  startConfirmed: boolean;
   createdAt: string;
   updatedAt: string;
+}
+
+export interface StatusChange {
+  status: OrderStatus;
+  at: string;
+  /** The failure reason the order had from then on; absent when it had none. */
+  reason?: FailureReason;
 }
 
 export interface OrderIdentity {
@@ -311,7 +326,10 @@ function identityOf(res: { rows: IdentityRow[] }): OrderIdentity | null {
 
 export interface OrderFilter {
   status?: OrderStatus;
+  failureReason?: FailureReason;
   customerId?: string;
+  /** Only orders whose start is (true) or is not yet (false) confirmed. */
+  startConfirmed?: boolean;
   /** Only this caller's orders; unset: everybody's. */
   owner?: string;
   limit: number;
@@ -326,13 +344,14 @@ export async function listOrders(db: Queryable, filter: OrderFilter): Promise<Or
   return loadOrders(
     db,
     `WHERE ($1::text IS NULL OR o.status = $1) AND ($2::text IS NULL OR o.customer_id = $2)
-       AND ($3::text IS NULL OR o.owner = $3)`,
-    [filter.status ?? null, filter.customerId ?? null, filter.owner ?? null],
+       AND ($3::text IS NULL OR o.owner = $3) AND ($4::text IS NULL OR o.failure_reason = $4)
+       AND ($5::boolean IS NULL OR (o.start_state = 'STARTED') = $5)`,
+    [filter.status ?? null, filter.customerId ?? null, filter.owner ?? null, filter.failureReason ?? null, filter.startConfirmed ?? null],
     filter.limit,
   );
 }
 
-/** One round trip: lines, payment totals and notifications are aggregated per order. */
+/** One round trip: lines, payment totals, notifications and history are aggregated per order. */
 async function loadOrders(db: Queryable, where: string, params: unknown[], limit: number): Promise<OrderView[]> {
   const res = await db.query(
     `SELECT o.id, o.customer_id, o.payment_method, o.amount_cents, o.status, o.failure_reason, o.attempt, o.owner,
@@ -343,7 +362,11 @@ async function loadOrders(db: Queryable, where: string, params: unknown[], limit
             COALESCE((SELECT sum(p.charged_cents) FROM payments p WHERE p.order_id = o.id), 0)::bigint AS charged_cents,
             COALESCE((SELECT sum(p.refunded_cents) FROM payments p WHERE p.order_id = o.id), 0)::bigint AS refunded_cents,
             COALESCE((SELECT json_agg(json_build_object('type', n.type, 'sentAt', n.sent_at) ORDER BY n.sent_at)
-                      FROM notifications n WHERE n.order_id = o.id), '[]') AS notifications
+                      FROM notifications n WHERE n.order_id = o.id), '[]') AS notifications,
+            COALESCE((SELECT json_agg(json_strip_nulls(json_build_object('status', h.status, 'at', h.at, 'reason', h.reason))
+                                      ORDER BY h.id)
+                      FROM order_status_history h WHERE h.order_id = o.id), '[]') AS history,
+            o.start_state = 'STARTED' AS start_confirmed
      FROM orders o ${where}
      ORDER BY o.created_at DESC, o.id
      LIMIT ${Number(limit)}`,
@@ -361,6 +384,8 @@ async function loadOrders(db: Queryable, where: string, params: unknown[], limit
     owner: row.owner,
     payment: { chargedCents: row.charged_cents, refundedCents: row.refunded_cents },
     notifications: row.notifications,
+    history: row.history,
+    startConfirmed: row.start_confirmed,
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
   }));

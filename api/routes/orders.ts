@@ -62,7 +62,11 @@ export function orderRoutes(deps: OrderRouteDeps): Router {
   router.get('/', async (req, res) => {
     const filter = parseOr400(listOrdersQuery, req.query, 'query');
     const caller = callerOf(res);
-    const found = await listOrders(pool, { ...filter, owner: caller.admin ? undefined : caller.name ?? undefined });
+    const found = await listOrders(pool, {
+      ...filter,
+      startConfirmed: filter.startConfirmed === undefined ? undefined : filter.startConfirmed === 'true',
+      owner: caller.admin ? undefined : caller.name ?? undefined,
+    });
     res.json({ orders: found.map(present) });
   });
 

@@ -116,6 +116,22 @@ describe('the compose stack database roles (docker/postgres-init.sql)', () => {
     });
   });
 
+  it("the application role's status changes write the history (migration 006's trigger runs with its rights)", async () => {
+    await asRole(appUrl(), async (app) => {
+      const id = '6d1c0a4e-2b7f-4f39-9a51-0c1f7e0b9a11';
+      await app.query(
+        `INSERT INTO orders (id, customer_id, payment_method, amount_cents, status) VALUES ($1, 'c-lp', 'pm_card_visa', 100, 'PENDING')`,
+        [id],
+      );
+      await app.query(`UPDATE orders SET status = 'RESERVED' WHERE id = $1`, [id]);
+      const { rows } = await app.query<{ status: string }>(`SELECT status FROM order_status_history WHERE order_id = $1 ORDER BY id`, [id]);
+      expect(rows.map((r) => r.status)).toEqual(['PENDING', 'RESERVED']);
+      await app.query(`DELETE FROM orders WHERE id = $1`, [id]);
+      const left = await app.query(`SELECT 1 FROM order_status_history WHERE order_id = $1`, [id]);
+      expect(left.rowCount).toBe(0);
+    });
+  });
+
   it('the application role can change no schema', async () => {
     await asRole(appUrl(), async (app) => {
       await expect(app.query('CREATE TABLE sneaky (id int)')).rejects.toMatchObject({ code: '42501' });

@@ -188,8 +188,8 @@ describe('the document', () => {
   });
 
   it('puts a bearer scheme and a 401 on exactly the order routes and the catalogue write, and a 403 on the latter', () => {
-    const secured = (op: string) => op.includes(' /api/orders') || op === 'PUT /api/products/{id}';
-    expect(documentedOperations().filter(secured)).toHaveLength(6);
+    const secured = (op: string) => op.includes(' /api/orders') || op === 'PUT /api/products/{id}' || op === 'GET /api/caller';
+    expect(documentedOperations().filter(secured)).toHaveLength(7);
     for (const op of documentedOperations()) {
       const [method, path] = op.split(' ') as [string, string];
       const operation = doc.paths?.[path]?.[method.toLowerCase() as 'get'];
