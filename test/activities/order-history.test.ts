@@ -8,7 +8,7 @@ import {
   moveToNextAttempt,
   transition,
   withdrawStart,
-} from '../../activities/orders/records';
+} from '../../store/orders';
 import type { Pool } from '../../lib/db/pool';
 import type { OrderInput, OrderRef } from '../../workflows/types';
 import { freshProduct, testPool } from '../support/db';
@@ -49,8 +49,8 @@ const statuses = async (orderId: string) =>
 
 describe('order status history', () => {
   it('records every change, oldest first, with its time and reason; writes that change nothing add nothing', async () => {
-    const { ref } = await placed();
-    expect(await markStarted(pool, ref, 'run-1')).toBe(true);
+    const { ref, token } = await placed();
+    expect(await markStarted(pool, ref, 'run-1', token)).toBe(true);
     expect(await transition(pool, ref, ['PENDING'], 'RESERVED')).toBe(true);
     expect(await transition(pool, ref, ['PENDING'], 'RESERVED')).toBe(false); // a retried step
     expect(await transition(pool, ref, ['RESERVED'], 'COMPENSATING', 'PAYMENT_DECLINED')).toBe(true);
@@ -63,8 +63,8 @@ describe('order status history', () => {
   });
 
   it('a retry is FAILED, then PENDING again; its withdrawal FAILED once more', async () => {
-    const { ref } = await placed();
-    await markStarted(pool, ref, 'run-1');
+    const { ref, token: first } = await placed();
+    await markStarted(pool, ref, 'run-1', first);
     await transition(pool, ref, ['PENDING'], 'FAILED', 'PAYMENT_UNAVAILABLE');
     const next = { orderId: ref.orderId, attempt: 2 };
     const token = randomUUID();
@@ -101,7 +101,7 @@ describe('order status history', () => {
   it('startConfirmed, and the list filters by it and by failure reason', async () => {
     const unconfirmed = await placed();
     const failed = await placed();
-    await markStarted(pool, failed.ref, 'run-1');
+    await markStarted(pool, failed.ref, 'run-1', failed.token);
     await transition(pool, failed.ref, ['PENDING'], 'FAILED', 'PAYMENT_UNAVAILABLE');
     expect((await getOrder(pool, unconfirmed.ref.orderId))!.startConfirmed).toBe(false);
     expect((await getOrder(pool, failed.ref.orderId))!.startConfirmed).toBe(true);

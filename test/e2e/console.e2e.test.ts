@@ -2,7 +2,7 @@ import { copyFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { paymentIdempotencyKey } from '../../activities/payments/provider';
+import { paymentIdempotencyKey } from '../../providers/payment-provider';
 import type { Pool } from '../../lib/db/pool';
 import { PROJECT_ROOT } from '../../lib/paths';
 import { browserOrReport, launchChromium } from '../support/browser';
