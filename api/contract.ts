@@ -124,7 +124,7 @@ export const OPERATIONS: readonly OperationContract[] = [
       {
         status: 409,
         code: 'NOT_CANCELLABLE',
-        when: 'the order is already COMPLETED, FAILED or CANCELLED, or COMPENSATING: it is already being undone (`details.status`).',
+        when: 'the order is already COMPLETED, FAILED or CANCELLED, or COMPENSATING for a failure: it is already being undone (`details.status`).',
       },
       { status: 409, code: 'START_IN_PROGRESS', when: "the order's start is not confirmed yet; retry in a moment." },
       {

@@ -24,11 +24,17 @@ export const SWEEP_INTERVAL_MS = 15_000;
 /** Withdraws every attempt whose start stayed unconfirmed for `olderThanMs`; returns those it withdrew. */
 export async function sweepUnconfirmedStarts(pool: Pool, olderThanMs = SWEEP_AFTER_MS): Promise<OrderRef[]> {
   const withdrawn: OrderRef[] = [];
+  let failure: unknown;
   for (const start of await findUnconfirmedStarts(pool, olderThanMs)) {
     const ref = { orderId: start.orderId, attempt: start.attempt };
-    // CLAIMED: a run got there first and holds the order; nothing to do.
-    if ((await withdrawStart(pool, ref, start.startToken)) === 'WITHDRAWN') withdrawn.push(ref);
+    try {
+      // CLAIMED: a run got there first and holds the order; nothing to do.
+      if ((await withdrawStart(pool, ref, start.startToken)) === 'WITHDRAWN') withdrawn.push(ref);
+    } catch (err) {
+      failure ??= err; // the others still get their turn; the next round retries this one
+    }
   }
+  if (failure !== undefined) throw failure;
   return withdrawn;
 }
 

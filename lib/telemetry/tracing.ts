@@ -67,7 +67,7 @@ export function startTracing(serviceName: string, spanProcessor: SpanProcessor):
           span.updateName(`${(request as IncomingMessage).method} ${route}`);
         },
       }),
-      // No root spans for queries outside a traced operation (the re-drive's
+      // No root spans for queries outside a traced operation (the start sweep's
       // polling), and no bound parameters in spans: they hold customer data.
       new PgInstrumentation({ requireParentSpan: true, enhancedDatabaseReporting: false }),
     ],
