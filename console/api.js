@@ -113,7 +113,8 @@ function inWords(status, error, retryAfter) {
     RETRY_IN_PROGRESS: 'The previous attempt is still closing; try again in a moment.',
     REQUEST_IN_PROGRESS: 'The same request is still being started; try again in a moment.',
     IDEMPOTENCY_KEY_REUSED: 'This request key was already used for another order.',
-    TEMPORAL_UNAVAILABLE: 'The workflow service is unavailable: nothing was started. Try again later.',
+    // The API's own words: for an order "nothing was changed", for a cancel "it may still apply".
+    TEMPORAL_UNAVAILABLE: `The workflow service did not answer in time: ${error.message}`,
     TEMPORAL_START_REFUSED: 'The workflow service refused the start: nothing happened. The service needs fixing.',
     DATABASE_UNAVAILABLE: 'The database is unavailable: nothing happened. Try again later.',
     OUTCOME_UNKNOWN: 'The outcome is unknown: look the order up before trying again.',

@@ -237,6 +237,12 @@ async function refreshProducts() {
 /** One Idempotency-Key per order the form is placing: a resend after a lost answer finds the same order. */
 let pendingKey = /** @type {string | null} */ (null);
 
+/** Answers after which no order exists: the request was refused before anything was written, or withdrawn. */
+const NOTHING_HAPPENED_503 = new Set(['OVERLOADED', 'TEMPORAL_UNAVAILABLE', 'TEMPORAL_START_REFUSED', 'DATABASE_UNAVAILABLE']);
+/** @param {ApiError} err */
+const nothingHappened = (err) =>
+  (err.status >= 400 && err.status < 500 && err.code !== 'REQUEST_IN_PROGRESS') || (err.status === 503 && NOTHING_HAPPENED_503.has(err.code));
+
 /** @param {SubmitEvent} event */
 async function placeOrder(event) {
   event.preventDefault();
@@ -263,8 +269,10 @@ async function placeOrder(event) {
     );
     await refreshOrders();
   } catch (err) {
-    // A refusal placed nothing, so the next try is a new request; an unknown outcome keeps its key.
-    if (!(err instanceof ApiError) || (err.status !== 0 && err.code !== 'OUTCOME_UNKNOWN')) pendingKey = null;
+    // Only an answer that says nothing happened frees the key for a new request; anything
+    // else (no answer, a proxy's 502/504, a 500, OUTCOME_UNKNOWN, REQUEST_IN_PROGRESS) may
+    // still become the order, so the next click sends the same key and finds it.
+    if (!(err instanceof ApiError) || nothingHappened(err)) pendingKey = null;
     result.className = 'result error';
     showError(result, err);
   } finally {

@@ -151,8 +151,10 @@ const schema = z.object({
     .default('order-saga'),
   WORKER_BUILD_ID: z.string().min(1).max(255).regex(/^[^\s:]+$/, 'no spaces or ":"').optional(),
   // 1: once it polls, the worker makes its own build the deployment's current version (npm start, the
-  // test and benchmark stacks). Production rollouts do that as a step of their own (docs/operations.md).
-  WORKER_SET_CURRENT: z.enum(['0', '1'], { message: 'must be 0 or 1' }).default('0'),
+  // test and benchmark stacks). if-none: only while the deployment has no current version (the compose
+  // stack's first start; a restart never takes new orders back from a newer build). Production rollouts
+  // make a build current as a step of their own (docs/operations.md).
+  WORKER_SET_CURRENT: z.enum(['0', '1', 'if-none'], { message: 'must be 0, 1 or if-none' }).default('0'),
   // The worker's Prometheus endpoint (GET /metrics: the SDK's temporal_* series and the saga's own);
   // 0 turns it off (the tests' workers, which share one machine and would collide on the port).
   WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),

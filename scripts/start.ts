@@ -145,6 +145,18 @@ async function main(): Promise<void> {
   env.WORKER_BUILD_ID = version.buildId;
   env.WORKER_SET_CURRENT = '1';
   step(`  build ${version.buildId} of the Worker Deployment ${version.deploymentName} (new orders start on it; runs started by other builds stay on theirs)`);
+  // Checked before the worker polls: once a build is current, an unversioned run's next
+  // workflow task would go to it, and this build cannot replay a 0.3 run.
+  const leftUnversioned = await unversionedOrders({ ...config.temporal, address: temporalAddress });
+  if (leftUnversioned > 0) {
+    throw new UnversionedOrdersError(
+      `${leftUnversioned} unfinished order${leftUnversioned === 1 ? ' was' : 's were'} started by a release without Worker Versioning (0.3 or older), ` +
+        `and this build cannot replay ${leftUnversioned === 1 ? 'it' : 'them'}; making it current would hand ${leftUnversioned === 1 ? 'it' : 'them'} to it.\n` +
+        `Let them finish on that release first (its \`npm start\`), or, for a dev stack, end them: .tools/bin/temporal workflow terminate --query ` +
+        `"WorkflowType = 'orderSaga' AND ExecutionStatus = 'Running' AND ${UNVERSIONED}" --reason "upgrade to 0.4" --yes. ` +
+        'docs/operations.md, "Upgrading from 0.3".',
+    );
+  }
   const tsx = ['--import', 'tsx'];
   step('Starting the worker');
   group.spawn('worker', process.execPath, [...tsx, path.join(PROJECT_ROOT, 'worker', 'main.ts')], env);
@@ -186,11 +198,22 @@ async function main(): Promise<void> {
   );
 }
 
+/** A dev stack with runs of a release before Worker Versioning, which this build must not be handed. */
+class UnversionedOrdersError extends Error {}
+
+async function unversionedOrders(settings: TemporalConnectionSettings): Promise<number> {
+  const client = await connectClient(settings);
+  try {
+    return (await client.workflow.count(`WorkflowType = 'orderSaga' AND ExecutionStatus = 'Running' AND ${UNVERSIONED}`)).count;
+  } finally {
+    await client.connection.close();
+  }
+}
+
 /**
  * Open orders that this build will not run: pinned to another build (an
- * earlier `npm start` of other workflow code; they wait for a worker of their
- * build) or started before Worker Versioning (0.3 and older; this build would
- * fail to replay them). Lines saying how many and what to do; none if all is well.
+ * earlier `npm start` of other workflow code), which wait for a worker of their
+ * build. Lines saying how many and what to do; none if all is well.
  */
 async function ordersOnOtherBuilds(settings: TemporalConnectionSettings, current: DeploymentVersion): Promise<string[]> {
   let counts: Awaited<ReturnType<typeof openOrdersByVersion>>;
@@ -207,13 +230,7 @@ async function ordersOnOtherBuilds(settings: TemporalConnectionSettings, current
     if (key === versionKey(current)) continue;
     lines.push(
       `${n} unfinished order${n === 1 ? ' is' : 's are'} pinned to ${key}, which this worker does not run: they wait for a worker of that build.`,
-      `  Start one from that build's code with WORKER_BUILD_ID=${key.slice(key.indexOf(':') + 1)} npm run worker, or see docs/operations.md "Orders pinned to an old build".`,
-    );
-  }
-  if (counts.unversioned) {
-    lines.push(
-      `${counts.unversioned} unfinished order${counts.unversioned === 1 ? ' was' : 's were'} started by a release without Worker Versioning (0.3 or older); this build cannot replay them.`,
-      '  See docs/operations.md "Upgrading from 0.3" (query: ' + `WorkflowType = 'orderSaga' AND ExecutionStatus = 'Running' AND ${UNVERSIONED}).`,
+      `  Start one from that build's code with WORKER_BUILD_ID=${key.slice(key.indexOf(':') + 1)} npm run worker, or see docs/operations.md "Releasing a new build" (orders pinned to a build no worker runs).`,
     );
   }
   return lines;
@@ -224,7 +241,8 @@ main().catch((err: unknown) => {
     err instanceof ConfigError ||
     err instanceof DatabaseUnreachableError ||
     err instanceof EmbeddedPostgresError ||
-    err instanceof TemporalUnreachableError;
+    err instanceof TemporalUnreachableError ||
+    err instanceof UnversionedOrdersError;
   console.error(expected ? `\n${(err as Error).message}` : err);
   void stopEverything().then(() => process.exit(1));
 });

@@ -1,13 +1,14 @@
 // First: tracing must be running before pg is loaded.
 import './tracing';
+import type { Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { ConfigError, loadConfig, requireDatabaseUrl } from '../lib/config';
 import { DatabaseUnreachableError, createDatabaseIfMissing, migrate } from '../lib/db/migrate';
 import { createPool } from '../lib/db/pool';
-import { createLogger } from '../lib/logger';
+import { createLogger, type Logger } from '../lib/logger';
 import { activeTracing } from '../lib/telemetry/tracing';
 import { TemporalUnreachableError, connectClient, connectionOptions, ensureSearchAttributes } from '../lib/temporal/connection';
-import { makeCurrentVersion } from '../lib/temporal/deployment';
+import { currentBuildId, makeCurrentVersion, type DeploymentVersion } from '../lib/temporal/deployment';
 import { deploymentVersion, orderWorkerOptions, workflowCode } from './options';
 import { installWorkerRuntime } from './runtime';
 
@@ -53,11 +54,15 @@ async function main(): Promise<void> {
     `worker started: build ${version.buildId} of deployment ${version.deploymentName}`,
   );
   const running = worker.run();
-  if (config.WORKER_SET_CURRENT === '1') {
-    // Only once the worker polls does the server know its version.
-    await makeCurrentVersion(client, version)
-      .then(() => logger.info({ buildId: version.buildId }, 'this build is now the current version: new orders start on it'))
-      .catch((err: unknown) => logger.error({ err }, 'could not make this build the current version'));
+  try {
+    await takeNewOrders(client, version, config.WORKER_SET_CURRENT, logger);
+  } catch (err) {
+    // A worker that was asked to take the new orders and cannot would look healthy while
+    // every new order waited for a current version: stop, loudly, instead.
+    logger.error({ err }, 'could not make this build the current version; stopping');
+    worker.shutdown();
+    await running.catch(() => undefined);
+    process.exit(1);
   }
   await client.connection.close();
 
@@ -67,6 +72,23 @@ async function main(): Promise<void> {
   await connection.close();
   await activeTracing()?.shutdown();
   logger.info('worker stopped');
+}
+
+/** WORKER_SET_CURRENT: makes this build the deployment's current version (1), or only while none is (if-none). */
+async function takeNewOrders(client: Client, version: DeploymentVersion, mode: '0' | '1' | 'if-none', logger: Logger): Promise<void> {
+  if (mode === '0') return;
+  // Only once the worker polls does the server know its version.
+  if (mode === 'if-none') {
+    const current = await currentBuildId(client, version.deploymentName);
+    if (current !== undefined) {
+      if (current !== version.buildId) {
+        logger.warn({ current, buildId: version.buildId }, `build ${current} takes new orders; make this one current to release it (docs/operations.md)`);
+      }
+      return;
+    }
+  }
+  await makeCurrentVersion(client, version);
+  logger.info({ buildId: version.buildId }, 'this build is now the current version: new orders start on it');
 }
 
 main().catch((err: unknown) => {

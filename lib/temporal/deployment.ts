@@ -24,12 +24,14 @@ const packageVersion = (): string =>
 /**
  * The default build id: the release and a hash of the workflow bundle, e.g.
  * `0.4.0-3f2a9c1b7e`. The bundle is the code a worker actually replays (the
- * saga, its interceptors and the SDK's workflow runtime, no absolute paths), so
- * any change of it is a new build, and the same code is the same build on
- * every machine.
+ * saga, its interceptors and the SDK's workflow runtime), so any change of it
+ * is a new build. Its inline source map is left out: it names the files by
+ * their absolute paths, and the same code must be the same build in every
+ * checkout (a CI clone, the image's /app).
  */
 export function buildIdFor(bundleCode: string, release = packageVersion()): string {
-  return `${release}-${createHash('sha256').update(bundleCode).digest('hex').slice(0, 10)}`;
+  const code = bundleCode.replace(/\n\/\/# sourceMappingURL=[^\n]*\s*$/, '');
+  return `${release}-${createHash('sha256').update(code).digest('hex').slice(0, 10)}`;
 }
 
 /** How visibility names a version (the TemporalWorkerDeploymentVersion search attribute). */
@@ -51,9 +53,6 @@ export async function makeCurrentVersion(client: Client, version: DeploymentVers
         deploymentName: version.deploymentName,
         buildId: version.buildId,
         identity: client.options.identity,
-        // One task queue per stack here: a version never lacks one its predecessor polled
-        // except when a test or a benchmark gave its stack a queue of its own.
-        ignoreMissingTaskQueues: true,
       });
       return;
     } catch (err) {
@@ -62,6 +61,20 @@ export async function makeCurrentVersion(client: Client, version: DeploymentVers
       if (!notYet || Date.now() > deadline) throw err;
       await new Promise((r) => setTimeout(r, 250));
     }
+  }
+}
+
+/** The deployment's current build id; undefined while it has none (or does not exist yet). */
+export async function currentBuildId(client: Client, deploymentName: string): Promise<string | undefined> {
+  try {
+    const { workerDeploymentInfo } = await client.workflowService.describeWorkerDeployment({
+      namespace: client.options.namespace,
+      deploymentName,
+    });
+    return workerDeploymentInfo?.routingConfig?.currentDeploymentVersion?.buildId || undefined;
+  } catch (err) {
+    if (isGrpcServiceError(err) && err.code === 5) return undefined; // no worker of it has polled yet
+    throw err;
   }
 }
 
@@ -78,14 +91,14 @@ export interface OpenOrdersByVersion {
  */
 export async function openOrdersByVersion(client: Client): Promise<OpenOrdersByVersion> {
   const result: OpenOrdersByVersion = { unversioned: 0, byVersion: new Map() };
-  // Listed, not counted with GROUP BY: SQLite visibility (the dev server) groups by ExecutionStatus only.
+  // Listed, not counted with GROUP BY: SQLite visibility (the dev server) groups by
+  // ExecutionStatus only. Visibility carries the version as a search attribute (the
+  // list's versioningInfo stays empty).
   for await (const run of client.workflow.list({ query: `WorkflowType = '${SAGA_TYPE}' AND ExecutionStatus = 'Running'` })) {
-    const version = run.raw.versioningInfo?.deploymentVersion;
-    if (!version?.buildId) result.unversioned++;
-    else {
-      const key = versionKey({ deploymentName: version.deploymentName ?? '', buildId: version.buildId });
-      result.byVersion.set(key, (result.byVersion.get(key) ?? 0) + 1);
-    }
+    // A system attribute: in the untyped map only, not in typedSearchAttributes.
+    const key = (run.searchAttributes as Record<string, unknown[] | undefined>).TemporalWorkerDeploymentVersion?.[0];
+    if (typeof key !== 'string' || key === '') result.unversioned++;
+    else result.byVersion.set(key, (result.byVersion.get(key) ?? 0) + 1);
   }
   return result;
 }

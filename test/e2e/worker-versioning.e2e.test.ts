@@ -6,7 +6,7 @@ import { temporal } from '@temporalio/proto';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { UNVERSIONED } from '../../lib/temporal/deployment';
+import { UNVERSIONED, openOrdersByVersion } from '../../lib/temporal/deployment';
 import type { Pool } from '../../lib/db/pool';
 import { workflowIdFor } from '../../workflows/types';
 import { freshProduct, testPool } from '../support/db';
@@ -74,6 +74,8 @@ describe('two builds side by side', () => {
       unversioned.push(w.workflowId);
     }
     expect(unversioned).not.toContain(workflowIdFor(onA));
+    // What npm start reports: the open order counted under its build.
+    expect((await openOrdersByVersion(client)).byVersion.get(`${deploymentName}:build-a`)).toBe(1);
 
     // Build B starts beside A and takes nothing until it is made current.
     stack.startExtraWorker({ WORKER_BUILD_ID: 'build-b', WORKER_SET_CURRENT: '0', PAYMENT_LATENCY_MS: '0' });
