@@ -8,7 +8,14 @@ import { PROJECT_ROOT } from '../lib/paths';
 import { TEMPORAL_CLI, ensureTool } from '../dev/temporal-cli';
 import { TemporalUnreachableError, connectClient, connectionOptions, waitForTemporal } from '../lib/temporal/connection';
 import type { TemporalConnectionSettings } from '../lib/temporal/client-config';
-import { UNVERSIONED, buildIdFor, openOrdersByVersion, versionKey, type DeploymentVersion } from '../lib/temporal/deployment';
+import {
+  UNVERSIONED,
+  buildIdFor,
+  openOrdersByVersion,
+  versionKey,
+  type DeploymentVersion,
+  type OpenOrdersByVersion,
+} from '../lib/temporal/deployment';
 import { FAST_DRAINAGE, startDevServer } from '../dev/temporal-dev-server';
 import { writeWorkflowBundle } from '../worker/workflow-bundle';
 import { waitForHttp } from '../dev/wait-for-http';
@@ -145,13 +152,14 @@ async function main(): Promise<void> {
   env.WORKER_BUILD_ID = version.buildId;
   env.WORKER_SET_CURRENT = '1';
   step(`  build ${version.buildId} of the Worker Deployment ${version.deploymentName} (new orders start on it; runs started by other builds stay on theirs)`);
-  // Checked before the worker polls: once a build is current, an unversioned run's next
+  // Counted before the worker polls: once a build is current, an unversioned run's next
   // workflow task would go to it, and this build cannot replay a 0.3 run.
-  const leftUnversioned = await unversionedOrders({ ...config.temporal, address: temporalAddress });
-  if (leftUnversioned > 0) {
+  const open = await countOpenOrders({ ...config.temporal, address: temporalAddress });
+  if (open.unversioned > 0) {
+    const n = open.unversioned;
     throw new UnversionedOrdersError(
-      `${leftUnversioned} unfinished order${leftUnversioned === 1 ? ' was' : 's were'} started by a release without Worker Versioning (0.3 or older), ` +
-        `and this build cannot replay ${leftUnversioned === 1 ? 'it' : 'them'}; making it current would hand ${leftUnversioned === 1 ? 'it' : 'them'} to it.\n` +
+      `${n} unfinished order${n === 1 ? ' was' : 's were'} started by a release without Worker Versioning (0.3 or older), ` +
+        `and this build cannot replay ${n === 1 ? 'it' : 'them'}; making it current would hand ${n === 1 ? 'it' : 'them'} to it.\n` +
         `Let them finish on that release first (its \`npm start\`), or, for a dev stack, end them: .tools/bin/temporal workflow terminate --query ` +
         `"WorkflowType = 'orderSaga' AND ExecutionStatus = 'Running' AND ${UNVERSIONED}" --reason "upgrade to 0.4" --yes. ` +
         'docs/operations.md, "Upgrading from 0.3".',
@@ -170,7 +178,7 @@ async function main(): Promise<void> {
   if (!(await waitForHttp(readyUrl, 60_000))) {
     throw new Error(`${readyUrl} did not become ready within 60 s; see the [api] lines above.`);
   }
-  const elsewhere = await ordersOnOtherBuilds({ ...config.temporal, address: temporalAddress }, version);
+  const elsewhere = ordersOnOtherBuilds(open, version);
 
   console.log(
     [
@@ -201,10 +209,10 @@ async function main(): Promise<void> {
 /** A dev stack with runs of a release before Worker Versioning, which this build must not be handed. */
 class UnversionedOrdersError extends Error {}
 
-async function unversionedOrders(settings: TemporalConnectionSettings): Promise<number> {
+async function countOpenOrders(settings: TemporalConnectionSettings): Promise<OpenOrdersByVersion> {
   const client = await connectClient(settings);
   try {
-    return (await client.workflow.count(`WorkflowType = 'orderSaga' AND ExecutionStatus = 'Running' AND ${UNVERSIONED}`)).count;
+    return await openOrdersByVersion(client);
   } finally {
     await client.connection.close();
   }
@@ -215,18 +223,9 @@ async function unversionedOrders(settings: TemporalConnectionSettings): Promise<
  * earlier `npm start` of other workflow code), which wait for a worker of their
  * build. Lines saying how many and what to do; none if all is well.
  */
-async function ordersOnOtherBuilds(settings: TemporalConnectionSettings, current: DeploymentVersion): Promise<string[]> {
-  let counts: Awaited<ReturnType<typeof openOrdersByVersion>>;
-  const client = await connectClient(settings);
-  try {
-    counts = await openOrdersByVersion(client);
-  } catch (err) {
-    return [`Could not count unfinished orders by build (${(err as Error).message}).`];
-  } finally {
-    await client.connection.close();
-  }
+function ordersOnOtherBuilds(open: OpenOrdersByVersion, current: DeploymentVersion): string[] {
   const lines: string[] = [];
-  for (const [key, n] of counts.byVersion) {
+  for (const [key, n] of open.byVersion) {
     if (key === versionKey(current)) continue;
     lines.push(
       `${n} unfinished order${n === 1 ? ' is' : 's are'} pinned to ${key}, which this worker does not run: they wait for a worker of that build.`,

@@ -8,7 +8,7 @@ import { createPool } from '../lib/db/pool';
 import { createLogger, type Logger } from '../lib/logger';
 import { activeTracing } from '../lib/telemetry/tracing';
 import { TemporalUnreachableError, connectClient, connectionOptions, ensureSearchAttributes } from '../lib/temporal/connection';
-import { currentBuildId, makeCurrentVersion, type DeploymentVersion } from '../lib/temporal/deployment';
+import { deploymentCurrentBuildId, makeCurrentVersion, type DeploymentVersion } from '../lib/temporal/deployment';
 import { deploymentVersion, orderWorkerOptions, workflowCode } from './options';
 import { installWorkerRuntime } from './runtime';
 
@@ -79,7 +79,7 @@ async function takeNewOrders(client: Client, version: DeploymentVersion, mode: '
   if (mode === '0') return;
   // Only once the worker polls does the server know its version.
   if (mode === 'if-none') {
-    const current = await currentBuildId(client, version.deploymentName);
+    const current = await deploymentCurrentBuildId(client, version.deploymentName);
     if (current !== undefined) {
       if (current !== version.buildId) {
         logger.warn({ current, buildId: version.buildId }, `build ${current} takes new orders; make this one current to release it (docs/operations.md)`);

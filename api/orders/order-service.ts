@@ -44,10 +44,7 @@ export interface OrderServiceOptions {
  * hash one body alike, or a legitimate replay would be answered 422.
  */
 export function requestHash(body: CreateOrderBody): string {
-  const lines = body.items.map((i) => [i.productId, i.quantity] as const);
-  lines.sort(([pa, qa], [pb, qb]) => Buffer.compare(Buffer.from(pa), Buffer.from(pb)) || qa - qb);
-  const canonical = { customerId: body.customerId, paymentMethod: body.paymentMethod, items: lines };
-  return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
+  return fingerprint(body, ([pa, qa], [pb, qb]) => Buffer.compare(Buffer.from(pa), Buffer.from(pb)) || qa - qb);
 }
 
 /**
@@ -56,11 +53,14 @@ export function requestHash(body: CreateOrderBody): string {
  * (when this process collates as the one that wrote it did).
  */
 function legacyRequestHash(body: CreateOrderBody): string {
-  const canonical = {
-    customerId: body.customerId,
-    paymentMethod: body.paymentMethod,
-    items: [...body.items].sort((a, b) => a.productId.localeCompare(b.productId)).map((i) => [i.productId, i.quantity]),
-  };
+  return fingerprint(body, ([pa], [pb]) => pa.localeCompare(pb));
+}
+
+type Line = readonly [productId: string, quantity: number];
+
+function fingerprint(body: CreateOrderBody, order: (a: Line, b: Line) => number): string {
+  const items = body.items.map((i): Line => [i.productId, i.quantity]).sort(order);
+  const canonical = { customerId: body.customerId, paymentMethod: body.paymentMethod, items };
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
 }
 
@@ -99,7 +99,7 @@ export class OrderService {
     const hash = requestHash(body);
     if (idempotencyKey) {
       const existing = await findOrderIdentityByKey(this.pool, caller.name, idempotencyKey);
-      if (existing) return this.replay(existing, hash, legacyRequestHash(body));
+      if (existing) return this.replay(existing, hash, body);
     }
     const orderId = randomUUID();
     const startToken = randomUUID();
@@ -120,16 +120,16 @@ export class OrderService {
 
     const ref = { orderId, attempt: 1 };
     // The insert may commit and lose its reply: then take it back before saying so.
-    const inserted = await insertNewOrder(this.pool, input, caller.name, startToken).catch(async (err: unknown) => {
+    const inserted = await insertNewOrder(this.pool, input, caller.name, startToken).catch(async () => {
       await this.withdrawOrUnknown(ref, startToken);
-      throw databaseUnavailable(err);
+      throw databaseUnavailable();
     });
     if (!inserted) {
       // A twin request (same caller, same key) inserted first: answer from its row.
       // Only a key can conflict, so one was sent.
       const twin = await findOrderIdentityByKey(this.pool, caller.name, idempotencyKey!);
       if (!twin) throw startRefused(new TemporalUnavailableError('the twin request withdrew the order'));
-      return this.replay(twin, hash, legacyRequestHash(body));
+      return this.replay(twin, hash, body);
     }
     await this.startOrWithdraw(input, startToken, startRefused);
     return { orderId, status: 'PENDING', replayed: false };
@@ -180,9 +180,9 @@ export class OrderService {
     const ref = { orderId, attempt };
     const startToken = randomUUID();
     const input = sagaInputFor(view, attempt, startToken, this.options.paymentBudgetMs);
-    const moved = await moveToNextAttempt(this.pool, ref, startToken).catch(async (err: unknown) => {
+    const moved = await moveToNextAttempt(this.pool, ref, startToken).catch(async () => {
       await this.withdrawOrUnknown(ref, startToken);
-      throw databaseUnavailable(err);
+      throw databaseUnavailable();
     });
     if (!moved) throw notRetryable((await findOrderIdentity(this.pool, orderId))!);
     await this.startOrWithdraw(input, startToken, (err) =>
@@ -258,8 +258,8 @@ export class OrderService {
    * yet; this waits for it (the start answers within its deadline) rather than
    * say "accepted" for an order that may still be withdrawn.
    */
-  private async replay(existing: OrderIdentity, hash: string, legacyHash: string): Promise<PlacedOrder> {
-    if (existing.requestHash !== hash && existing.requestHash !== legacyHash) {
+  private async replay(existing: OrderIdentity, hash: string, body: CreateOrderBody): Promise<PlacedOrder> {
+    if (existing.requestHash !== hash && existing.requestHash !== legacyRequestHash(body)) {
       throw new HttpError(
         422,
         'IDEMPOTENCY_KEY_REUSED',
@@ -329,8 +329,8 @@ function startRefused(err: unknown): HttpError {
 }
 
 /** A write that failed and was then confirmed taken back (or never made). */
-function databaseUnavailable(_err: unknown): HttpError {
-  // The driver's message stays in the log: it may name hosts, roles or constraints.
+function databaseUnavailable(): HttpError {
+  // Not the driver's message: it may name hosts, roles or constraints.
   return new HttpError(503, 'DATABASE_UNAVAILABLE', 'The database failed the write; nothing was changed. Retry later.');
 }
 

@@ -22,12 +22,7 @@ import { ErrorType, workflowIdFor, type CancelResult, type OrderInput } from '..
  */
 export type StartOutcome =
   | { kind: 'STARTED'; /** The new run's first run id: the run the API may claim the row for. */ runId: string }
-  | {
-      kind: 'RUNNING_ALREADY';
-      runningAttempt: number | undefined;
-      /** The open run's first run id, when the server could say: the run the API may claim the row for. */
-      runId?: string;
-    };
+  | { kind: 'RUNNING_ALREADY'; runningAttempt: number | undefined };
 
 /** What the HTTP layer needs from Temporal; the unit tests give it a recording fake. */
 export interface OrderWorkflows {
@@ -74,17 +69,14 @@ export function temporalOrderWorkflows(client: Client, taskQueue: string, option
       throw isUnavailable(err) ? new TemporalUnavailableError(String((err as Error).message ?? err)) : err;
     });
 
-  /** The open run: its attempt (from its memo) and first run id; nothing known when none is open or the server cannot say. */
-  const openRun = async (orderId: string): Promise<{ runningAttempt: number | undefined; runId?: string }> => {
+  /** The attempt of the open run, from its memo; undefined when none is open or the server cannot say. */
+  const runningAttempt = async (orderId: string): Promise<number | undefined> => {
     try {
       const run = await withDeadline(() => client.workflow.getHandle(workflowIdFor(orderId)).describe(), PING_DEADLINE_MS);
       const attempt = run.memo?.attempt;
-      if (run.status.name !== 'RUNNING' || typeof attempt !== 'number') return { runningAttempt: undefined };
-      // The saga claims with its first run id; a run that never continued as new has no other.
-      const runId = run.raw?.workflowExecutionInfo?.firstRunId || run.runId;
-      return { runningAttempt: attempt, runId: runId || undefined };
+      return run.status.name === 'RUNNING' && typeof attempt === 'number' ? attempt : undefined;
     } catch {
-      return { runningAttempt: undefined };
+      return undefined;
     }
   };
 
@@ -115,7 +107,7 @@ export function temporalOrderWorkflows(client: Client, taskQueue: string, option
       return { kind: 'STARTED', runId: handle.firstExecutionRunId };
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) {
-        return { kind: 'RUNNING_ALREADY', ...(await openRun(input.orderId)) };
+        return { kind: 'RUNNING_ALREADY', runningAttempt: await runningAttempt(input.orderId) };
       }
       throw err;
     }
@@ -191,10 +183,22 @@ export function orderSummary(input: OrderInput): string {
 
 /** The server refused a start because the namespace has no such search attribute (INVALID_ARGUMENT). */
 function lacksSearchAttributes(err: unknown): boolean {
-  for (let e: unknown = err; e instanceof Error; e = e.cause === e ? undefined : e.cause) {
-    if (isGrpcServiceError(e) && e.code === 3 && /search attribute/i.test(e.message)) return true;
+  return [...causeChain(err)].some((e) => isGrpcServiceError(e) && e.code === 3 && /search attribute/i.test(e.message));
+}
+
+/** `err`, then its cause, that one's cause, and so on: the SDK wraps the server's gRPC error. */
+function* causeChain(err: unknown): Generator<unknown> {
+  for (let e: unknown = err; e !== undefined && e !== null; ) {
+    yield e;
+    const cause: unknown = (e as { cause?: unknown }).cause;
+    e = cause === e ? undefined : cause;
   }
-  return false;
+}
+
+/** The first gRPC error the server answered with, in `err`'s cause chain. */
+function grpcErrorIn(err: unknown) {
+  for (const e of causeChain(err)) if (isGrpcServiceError(e)) return e;
+  return undefined;
 }
 
 /**
@@ -206,17 +210,13 @@ function lacksSearchAttributes(err: unknown): boolean {
 export function startFailureCause(err: unknown): string {
   // The client turns a missing namespace into an error of its own, without the gRPC status.
   if (err instanceof NamespaceNotFoundError) return 'NOT_FOUND';
-  for (let e: unknown = err; e instanceof Error; e = e.cause === e ? undefined : e.cause) {
-    if (isGrpcServiceError(e)) return status[e.code] ?? `GRPC_${e.code}`;
-  }
+  const grpc = grpcErrorIn(err);
+  if (grpc) return status[grpc.code] ?? `GRPC_${grpc.code}`;
   return err instanceof Error && err.name !== 'Error' ? err.name : 'START_FAILED';
 }
 
 function isUnavailable(err: unknown): boolean {
-  if (!isGrpcServiceError(err)) {
-    const cause = (err as { cause?: unknown })?.cause;
-    return cause !== undefined && cause !== err && isUnavailable(cause);
-  }
+  const grpc = grpcErrorIn(err);
   // UNAVAILABLE (14), DEADLINE_EXCEEDED (4)
-  return err.code === 14 || err.code === 4;
+  return grpc !== undefined && (grpc.code === 14 || grpc.code === 4);
 }

@@ -65,7 +65,7 @@ export async function makeCurrentVersion(client: Client, version: DeploymentVers
 }
 
 /** The deployment's current build id; undefined while it has none (or does not exist yet). */
-export async function currentBuildId(client: Client, deploymentName: string): Promise<string | undefined> {
+export async function deploymentCurrentBuildId(client: Client, deploymentName: string): Promise<string | undefined> {
   try {
     const { workerDeploymentInfo } = await client.workflowService.describeWorkerDeployment({
       namespace: client.options.namespace,

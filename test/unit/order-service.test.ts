@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findOrderIdentity, markStarted } from '../../store/orders';
 import { OPEN_CALLER, type Caller } from '../../api/auth';
@@ -56,7 +56,7 @@ describe('placing an order when the start is not clearly confirmed', () => {
   it('an open run met instead (an earlier try of the start landed) that claimed the order first: 202, held by that run', async () => {
     const workflows = scripted(async (input) => {
       await markStarted(pool, { orderId: input.orderId, attempt: 1 }, 'run-open', input.startToken ?? null);
-      return { kind: 'RUNNING_ALREADY', runningAttempt: 1, runId: 'run-open' };
+      return { kind: 'RUNNING_ALREADY', runningAttempt: 1 };
     });
     const placed = await service(workflows).place(await body(), 'key-' + Math.random(), OPEN_CALLER);
     expect(await findOrderIdentity(pool, placed.orderId)).toMatchObject({ startState: 'STARTED' });
@@ -64,7 +64,7 @@ describe('placing an order when the start is not clearly confirmed', () => {
   });
 
   it('an open run met instead that has not claimed: never claimed on its behalf; withdrawn, 503', async () => {
-    const workflows = scripted(async () => ({ kind: 'RUNNING_ALREADY', runningAttempt: 1, runId: 'run-open' }));
+    const workflows = scripted(async () => ({ kind: 'RUNNING_ALREADY', runningAttempt: 1 }));
     expect(await httpStatus(service(workflows).place(await body(), undefined, OPEN_CALLER))).toBe('503 TEMPORAL_UNAVAILABLE');
     expect(await findOrderIdentity(pool, workflows.starts[0]!.orderId)).toBeNull();
   });
@@ -94,7 +94,7 @@ describe('retrying an order when the start is not clearly confirmed', () => {
     const orderId = await failedOrder();
     const workflows = scripted(async (input) => {
       await markStarted(pool, { orderId: input.orderId, attempt: 2 }, 'run-2', input.startToken ?? null);
-      return { kind: 'RUNNING_ALREADY', runningAttempt: 2, runId: 'run-2' };
+      return { kind: 'RUNNING_ALREADY', runningAttempt: 2 };
     });
     expect(await service(workflows).retry(orderId, OPEN_CALLER)).toMatchObject({ attempt: 2, status: 'PENDING' });
     expect(await findOrderIdentity(pool, orderId)).toMatchObject({ attempt: 2, status: 'PENDING' });
@@ -110,7 +110,7 @@ describe('retrying an order when the start is not clearly confirmed', () => {
   it("an open run of attempt 2 left over from an earlier retry answered 503, already refused its claim: 409, never 202 for a run that will not act", async () => {
     const orderId = await failedOrder();
     // The leftover run carries the earlier request's token; it claims nothing, and is not claimed for.
-    const workflows = scripted(async () => ({ kind: 'RUNNING_ALREADY', runningAttempt: 2, runId: 'run-leftover' }));
+    const workflows = scripted(async () => ({ kind: 'RUNNING_ALREADY', runningAttempt: 2 }));
     expect(await httpStatus(service(workflows).retry(orderId, OPEN_CALLER))).toBe('409 RETRY_IN_PROGRESS');
     expect(await findOrderIdentity(pool, orderId)).toMatchObject({ attempt: 1, status: 'FAILED', failureReason: 'PAYMENT_UNAVAILABLE' });
   });
@@ -124,6 +124,25 @@ describe('cancelling an order whose start is not confirmed yet', () => {
     for (let i = 0; i < 100 && workflows.starts.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
     const orderId = workflows.starts[0]!.orderId;
     expect(await httpStatus(service(workflows).cancel(orderId, OPEN_CALLER))).toBe('409 START_IN_PROGRESS');
+  });
+});
+
+describe('a replay of an order placed before 0.4', () => {
+  it('matches the request hash 0.3 stored (lines in collation order), instead of answering 422', async () => {
+    const suffix = randomUUID().slice(0, 6);
+    // Collation puts sku-a first; code points put SKU-b ('S' < 's') first: the two hashes differ.
+    const [a, b] = await Promise.all([freshProduct(pool, { id: `sku-a-${suffix}` }), freshProduct(pool, { id: `SKU-b-${suffix}` })]);
+    const order = { customerId: 'c-legacy', items: [{ productId: b.id, quantity: 1 }, { productId: a.id, quantity: 2 }], paymentMethod: 'pm_card_visa' };
+    const key = `legacy-${suffix}`;
+    const placed = await service(scripted(async () => ({ kind: 'STARTED', runId: 'run-1' }))).place(order, key, OPEN_CALLER);
+    // The row as 0.3 wrote it: its hash sorted the lines with localeCompare.
+    const lines = [...order.items].sort((x, y) => x.productId.localeCompare(y.productId)).map((i) => [i.productId, i.quantity]);
+    const legacy = createHash('sha256')
+      .update(JSON.stringify({ customerId: order.customerId, paymentMethod: order.paymentMethod, items: lines }))
+      .digest('hex');
+    await pool.query(`UPDATE orders SET request_hash = $2 WHERE id = $1`, [placed.orderId, legacy]);
+    const again = await service(scripted(async () => ({ kind: 'STARTED', runId: 'run-2' }))).place(order, key, OPEN_CALLER);
+    expect(again).toMatchObject({ orderId: placed.orderId, replayed: true });
   });
 });
 
