@@ -8,19 +8,11 @@ import { PROJECT_ROOT } from '../lib/paths';
 import { orderDataConverter } from '../lib/temporal/data-converter';
 import { buildIdFor, type DeploymentVersion } from '../lib/temporal/deployment';
 import { bundleWorkflows } from './workflow-bundle';
-import { TRACING_WORKFLOW_INTERCEPTOR_MODULES, tracingWorkerOptions } from '../lib/telemetry/temporal';
+import { tracingWorkerOptions } from '../lib/telemetry/temporal';
 import { activeTracing } from '../lib/telemetry/tracing';
 
 /** Written by `npm run build` (scripts/bundle-workflows.ts); production workers load it. */
 export const WORKFLOW_BUNDLE_PATH = path.join(PROJECT_ROOT, 'dist', 'workflow-bundle.js');
-// A directory: webpack resolves its index.ts from source, or index.js in dist/.
-export const WORKFLOWS_PATH = path.resolve(__dirname, '..', 'workflows');
-/**
- * Workflow interceptors, bundled with the workflow code (they run in its sandbox):
- * the saga's business metrics (worker/workflow-metrics.ts) and tracing's workflow
- * side (lib/telemetry/workflow-interceptors.ts).
- */
-export const WORKFLOW_INTERCEPTOR_MODULES = [path.resolve(__dirname, 'workflow-metrics'), ...TRACING_WORKFLOW_INTERCEPTOR_MODULES];
 
 /**
  * The workflow code this worker runs: a pre-built bundle (production, `npm
@@ -68,7 +60,7 @@ export function orderWorkerOptions(config: Config, pool: Pool, code: string, ver
 /**
  * Tracing (lib/telemetry/) and payload encryption (lib/temporal/payload-codec.ts):
  * both absent from the worker's path unless configured. The workflow side of
- * tracing is in the bundle already (WORKFLOW_INTERCEPTOR_MODULES).
+ * tracing is in the bundle already (worker/workflow-bundle.ts).
  */
 export function telemetryAndEncryptionOptions(config: Config): Partial<WorkerOptions> {
   const tracing = tracingWorkerOptions(activeTracing());

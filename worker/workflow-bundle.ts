@@ -1,7 +1,16 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { WORKFLOWS_PATH, WORKFLOW_INTERCEPTOR_MODULES } from './options';
+import { TRACING_WORKFLOW_INTERCEPTOR_MODULES } from '../lib/telemetry/temporal';
+
+// A directory: webpack resolves its index.ts from source, or index.js in dist/.
+export const WORKFLOWS_PATH = path.resolve(__dirname, '..', 'workflows');
+/**
+ * Workflow interceptors, bundled with the workflow code (they run in its sandbox):
+ * the saga's business metrics (worker/workflow-metrics.ts) and tracing's workflow
+ * side (lib/telemetry/workflow-interceptors.ts).
+ */
+export const WORKFLOW_INTERCEPTOR_MODULES = [path.resolve(__dirname, 'workflow-metrics'), ...TRACING_WORKFLOW_INTERCEPTOR_MODULES];
 
 /**
  * Webpack's own report (a dozen lines per build) is noise to someone starting
