@@ -61,6 +61,9 @@ export async function terminalOrders(pool: Pool, ids: string[]): Promise<Map<str
   return new Map(res.rows.map((r) => [r.id, { status: r.status, atMs: r.at_ms }]));
 }
 
+/** What the floor design can check: it keeps no stock or money, so only an order that never ended. */
+export type FloorViolations = Pick<Violations, 'neverTerminal'>;
+
 export interface Violations {
   chargedWithoutStock: number;
   stockLostOrCreated: number;
@@ -157,6 +160,7 @@ export async function slowCharges(pool: Pool, slowRate: number): Promise<number>
  * never terminal) and accepted cancels not honoured, summed: the `violations`
  * figure of the report. The last is 0 for designs that were sent no cancel.
  */
-export function countViolations(v: Violations): number {
+export function countViolations(v: Violations | FloorViolations): number {
+  if (!('chargedWithoutStock' in v)) return v.neverTerminal;
   return v.chargedWithoutStock + v.stockLostOrCreated + v.doubleCharges + v.neverTerminal + v.cancelNotHonoured;
 }

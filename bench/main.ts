@@ -13,12 +13,14 @@ import { writeWorkflowBundle } from '../worker/workflow-bundle';
 import { freePort } from '../dev/free-port';
 import { localStackEnv } from '../lib/temporal/client-config';
 import { cpuPerOrder, cpuSnapshot, type CpuSnapshot } from './cpu';
+import { finalsFromFile } from './final-file';
+import { monotonicMicros, profileMarkdown, summariseProfiles, type ProfileSummary } from './profile-summary';
 import { BENCH_PRODUCTS, countViolations, dropDatabase, findViolations, freshDatabase, slowCharges, terminalOrders, type FinalState } from './database';
 import { DESIGNS, TEMPORAL_ACCEPT_ONLY, TEMPORAL_COMBINED, TEMPORAL_WORKER_NICED, type Design, type DesignKey } from './designs';
 import { RABBITMQ_URL } from './designs/rabbitmq/topology';
 import { percentile, postOrders, type Accepted, type LoadResult } from './load';
 import { launch, waitForDesign, type Launched } from './processes';
-import { markdownReport, svgChart, type BenchReport, type DesignMetrics } from './report';
+import { markdownReport, svgChart, type BenchReport, type CostTarget, type DesignMetrics } from './report';
 import { completedOrderCost, heartbeatRequests, type TemporalCost } from './temporal-cost';
 
 /**
@@ -48,11 +50,15 @@ const SLOW_AND_CANCELS = { cancelShare: 0.05, cancelMaxDelayMs: 1500, paymentSlo
 /** The offered rate at which the Temporal design's accept p99 is held to 50 ms, with its worker running. */
 const ACCEPT_TARGET_RATE = 40;
 
+/** How long the light phase first watches the idle processes, for their fixed cost. */
+const IDLE_WINDOW_MS = 3000;
+
 const SETTINGS = {
   quick: {
     latencies: { INVENTORY_LATENCY_MS: '200', PAYMENT_LATENCY_MS: '300', NOTIFY_LATENCY_MS: '150' },
     steady: { rate: 200, seconds: 4 },
-    light: { rate: 10, seconds: 4 },
+    light: { rate: 10, seconds: 8 },
+    warmUpSec: 3,
     ramp: { rates: [10, 20, 30, 40, 50, 100, 200, 400], seconds: 2 },
     failures: { rate: 50, seconds: 3, outOfStock: 0.1, declined: 0.1, paymentFailureRate: 0.05, ...SLOW_AND_CANCELS },
     drainTimeoutSec: 45,
@@ -61,6 +67,7 @@ const SETTINGS = {
     latencies: { INVENTORY_LATENCY_MS: '200', PAYMENT_LATENCY_MS: '300', NOTIFY_LATENCY_MS: '150' },
     steady: { rate: 200, seconds: 30 },
     light: { rate: 10, seconds: 30 },
+    warmUpSec: 10,
     ramp: { rates: [10, 20, 30, 40, 50, 100, 200, 300, 400, 600, 800], seconds: 10 },
     failures: { rate: 100, seconds: 20, outOfStock: 0.1, declined: 0.1, paymentFailureRate: 0.05, ...SLOW_AND_CANCELS },
     drainTimeoutSec: 300,
@@ -74,12 +81,16 @@ const { values: args } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     out: { type: 'string' },
-    designs: { type: 'string', default: 'sync,rabbitmq,temporal' },
+    designs: { type: 'string', default: 'sync,rabbitmq,temporal,temporalFloor' },
     // The dev server's store: `wal` is what npm start runs (SQLite file, WAL
     // pragmas), `file` the same file with SQLite's default pragmas, `memory` no file.
     'temporal-db': { type: 'string', default: 'wal' },
     // Measure the tuning knobs on the Temporal design instead of comparing designs.
     tune: { type: 'boolean', default: false },
+    // CPU-profile every process of the light phase (bench/profile-summary.ts).
+    profile: { type: 'boolean', default: false },
+    // Only the light phase of each design, logged, no report: a quick loop for --profile.
+    'light-only': { type: 'boolean', default: false },
   },
 });
 const settings: Settings = args.quick ? SETTINGS.quick : SETTINGS.full;
@@ -107,8 +118,12 @@ function orderBody(failureMix: boolean): () => object {
   };
 }
 
+/** Which of the given orders are final, and since when. */
+type FinalsSource = (ids: string[]) => Promise<Map<string, FinalState>>;
+
 interface PhaseContext {
   baseUrl: string;
+  finals: FinalsSource;
   /** The environment the design's processes were started with. */
   env: NodeJS.ProcessEnv;
   pool: pg.Pool;
@@ -147,15 +162,21 @@ async function startTemporal(store: string, knobs: DevServerKnobs = {}): Promise
   });
 }
 
+/** Where --profile has the light phase's processes write their V8 CPU profiles. */
+const profileDirOf = (design: Design, p: { name: string }) => path.join(resultsDir, 'profiles', `${design.key}-${p.name}`);
+
 /** Fresh database, fresh processes, warm-up order, then `body`; always cleans up. */
-async function phase<T>(design: Design, name: string, extraEnv: NodeJS.ProcessEnv, body: (ctx: PhaseContext) => Promise<T>) {
+async function phase<T>(design: Design, name: string, extraEnv: NodeJS.ProcessEnv, body: (ctx: PhaseContext) => Promise<T>, warmUpSec = 0) {
   const dbName = `orders_bench_${design.key}_${name}`;
   const { url, pool } = await freshDatabase(baseDatabaseUrl, dbName);
+  const finalFile = path.join(PROJECT_ROOT, '.data', 'bench', `${dbName}.finals`);
+  rmSync(finalFile, { force: true });
+  const finals: FinalsSource = design.finals === 'final-file' ? finalsFromFile(finalFile) : (ids) => terminalOrders(pool, ids);
   await design.prepare?.();
   // A fresh dev server too: its SQLite file grows with every run it keeps, and
   // workflows a phase left running (started by requests that timed out) must
   // not share the CPU with the next phase.
-  if (design.key === 'temporal' && !args.tune) await startTemporal(args['temporal-db']!);
+  if (design.usesTemporal && !args.tune) await startTemporal(args['temporal-db']!);
   const port = await freePort();
   const env: NodeJS.ProcessEnv = {
     ...localStackEnv(process.env),
@@ -163,7 +184,7 @@ async function phase<T>(design: Design, name: string, extraEnv: NodeJS.ProcessEn
     DATABASE_URL: url,
     PORT: String(port),
     // Only the Temporal design talks to the dev server; the baselines get no address.
-    TEMPORAL_ADDRESS: design.key === 'temporal' ? temporal?.address : undefined,
+    TEMPORAL_ADDRESS: design.usesTemporal ? temporal?.address : undefined,
     TEMPORAL_TASK_QUEUE: `bench-${design.key}-${name}-${Date.now()}`,
     WORKFLOW_BUNDLE_PATH: workflowBundlePath,
     LOG_LEVEL: 'warn',
@@ -173,22 +194,31 @@ async function phase<T>(design: Design, name: string, extraEnv: NodeJS.ProcessEn
     WORKER_METRICS_PORT: process.env.WORKER_METRICS_PORT ?? '0',
     // The worker's build takes the orders (Worker Versioning), as under npm start.
     WORKER_SET_CURRENT: '1',
+    FLOOR_FINAL_FILE: finalFile,
     ...extraEnv,
   };
   const specs = design.processes();
-  const processes = specs.map((p) => launch(`${design.key}-${name}-${p.name}`, p.entry, { ...env, ...p.env }, logDir));
+  // --profile: a V8 CPU profile of each process of the light phase (one file per thread), summarised after it.
+  const profileDir = (p: { name: string }) => profileDirOf(design, p);
+  const profiling = args.profile && name === 'light';
+  if (profiling) for (const p of specs) rmSync(profileDir(p), { recursive: true, force: true });
+  const processes = specs.map((p) =>
+    launch(`${design.key}-${name}-${p.name}`, p.entry, { ...env, ...p.env }, logDir, profiling ? ['--cpu-prof', `--cpu-prof-dir=${profileDir(p)}`] : []),
+  );
   specs.forEach((spec, i) => {
     if (spec.nice !== undefined && processes[i]!.child.pid !== undefined) os.setPriority(processes[i]!.child.pid!, spec.nice);
   });
   const pids: Record<string, number | undefined> = Object.fromEntries(specs.map((p, i) => [p.name, processes[i]!.child.pid]));
-  if (design.key === 'temporal') pids['temporal dev server'] = temporal?.child.pid;
+  if (design.usesTemporal) pids['temporal dev server'] = temporal?.child.pid;
   const baseUrl = `http://127.0.0.1:${port}`;
   try {
     await waitForDesign(`${baseUrl}/healthz`, 60_000, processes);
-    // One order end to end before measuring: the worker is polling, the JIT is warm.
-    const warm = await postOrders(baseUrl, 1, 1, orderBody(false));
-    await drain(design, pool, warm.accepted, 60_000);
-    const result = await body({ baseUrl, env, pool, processes, cpu: () => cpuSnapshot(pids) });
+    // Orders end to end before measuring: the worker is polling, the JIT is warm. The
+    // light phase warms up for longer: its first orders would otherwise carry each
+    // process's one-time compilation into the cost of an order.
+    const warm = warmUpSec > 0 ? await postOrders(baseUrl, settings.light.rate, warmUpSec, orderBody(false)) : await postOrders(baseUrl, 1, 1, orderBody(false));
+    await drain(design, finals, warm.accepted, 60_000);
+    const result = await body({ baseUrl, finals, env, pool, processes, cpu: () => cpuSnapshot(pids) });
     const peakRssMb = processes.reduce((sum, p) => sum + p.peakRssMb, 0);
     return { result, peakRssMb };
   } finally {
@@ -205,7 +235,7 @@ async function phase<T>(design: Design, name: string, extraEnv: NodeJS.ProcessEn
  */
 async function drain(
   design: Design,
-  pool: pg.Pool,
+  finals: FinalsSource,
   accepted: Accepted[],
   timeoutMs = settings.drainTimeoutSec * 1000,
 ): Promise<Map<string, FinalState>> {
@@ -216,7 +246,7 @@ async function drain(
   while (done.size < accepted.length && Date.now() < deadline) {
     const pending = accepted.filter((a) => !done.has(a.orderId)).map((a) => a.orderId);
     for (let i = 0; i < pending.length; i += 5000) {
-      for (const [id, state] of await terminalOrders(pool, pending.slice(i, i + 5000))) done.set(id, state);
+      for (const [id, state] of await finals(pending.slice(i, i + 5000))) done.set(id, state);
     }
     if (Date.now() - lastReport > 5000) {
       log(`  draining: ${done.size}/${accepted.length} orders final`);
@@ -249,32 +279,29 @@ function finalTimes(design: Design, load: LoadResult, finals: Map<string, FinalS
   };
 }
 
-async function benchDesign(design: Design) {
-  log(`${design.label}: steady load, ${settings.steady.rate} orders/s for ${settings.steady.seconds} s`);
-  const steady = await phase(design, 'steady', {}, async ({ baseUrl, pool }) => {
-    const load = await postOrders(baseUrl, settings.steady.rate, settings.steady.seconds, orderBody(false));
-    log(
-      `  accepted ${load.accepted.length}/${load.sent}, accept p50 ${load.p50Ms} ms, p99 ${load.p99Ms} ms; ` +
-        `shed at once (503 OVERLOADED) ${load.shed}, other errors ${JSON.stringify(load.errorsByStatus)}`,
-    );
-    const finals = await drain(design, pool, load.accepted);
-    const times = finalTimes(design, load, finals);
-    log(`  completed ${times.completed}, ${times.completedPerSec.toFixed(1)}/s; submit→final p50 ${times.terminalP50Ms} ms, p99 ${times.terminalP99Ms} ms`);
-    return { load: { ...load, accepted: undefined }, ...times };
-  });
-
+/**
+ * The light phase: below every design's capacity, so its CPU per order is the
+ * cost of an order, not of a backlog. With --profile, also where each process's CPU went.
+ */
+async function lightPhase(design: Design) {
   log(`${design.label}: light load, ${settings.light.rate} orders/s for ${settings.light.seconds} s`);
-  const light = await phase(design, 'light', {}, async ({ baseUrl, pool, cpu, env }) => {
-    const usesTemporal = design.key === 'temporal' && temporal !== undefined;
+  const light = await phase(design, 'light', {}, async ({ baseUrl, finals: finalsOf, cpu, env }) => {
+    const usesTemporal = design.usesTemporal === true && temporal !== undefined;
     const heartbeatsBefore = usesTemporal ? await heartbeatRequests(temporalMetricsUrl) : 0;
+    // The processes' CPU with nothing to do, per second: the part of the per-order figure that is a fixed cost.
+    const idleFrom = cpu();
+    await new Promise((r) => setTimeout(r, IDLE_WINDOW_MS));
+    const idleCpuMsPerSec = cpuPerOrder(idleFrom, cpu(), IDLE_WINDOW_MS / 1000);
+    const window = { fromUs: monotonicMicros(), toUs: 0 };
     const before = cpu();
     const load = await postOrders(baseUrl, settings.light.rate, settings.light.seconds, orderBody(false));
-    const finals = await drain(design, pool, load.accepted);
+    const finals = await drain(design, finalsOf, load.accepted);
+    window.toUs = monotonicMicros();
     // Below every design's capacity, so this is the cost of an order, not of a backlog.
     const cpuMsPerOrder = cpuPerOrder(before, cpu(), load.accepted.length);
     const times = finalTimes(design, load, finals);
     log(`  accept p50 ${load.p50Ms} ms, p99 ${load.p99Ms} ms; submit→final p50 ${times.terminalP50Ms} ms, p99 ${times.terminalP99Ms} ms`);
-    log(`  CPU ms per order: ${JSON.stringify(cpuMsPerOrder)}`);
+    log(`  CPU ms per order: ${JSON.stringify(cpuMsPerOrder)}; idle CPU ms per second: ${JSON.stringify(idleCpuMsPerSec)}`);
     let temporalCost: TemporalCost | undefined;
     if (usesTemporal) {
       const completed = load.accepted.filter((a) => finals.get(a.orderId)?.status === 'COMPLETED').map((a) => a.orderId);
@@ -287,8 +314,36 @@ async function benchDesign(design: Design) {
           `${cost.events.toFixed(1)} history events, ${cost.workflowTasks.toFixed(2)} workflow tasks (${cost.sampled} histories)`,
       );
     }
-    return { load: { ...load, accepted: undefined }, ...times, cpuMsPerOrder, temporalCost };
+    return { load: { ...load, accepted: undefined }, ...times, cpuMsPerOrder, idleCpuMsPerSec, temporalCost, profileWindow: window };
+  }, settings.warmUpSec);
+
+  if (args.profile) {
+    // Written as each process exited, at the end of the phase.
+    const profiles: Record<string, ProfileSummary> = {};
+    for (const spec of design.processes()) {
+      profiles[spec.name] = summariseProfiles(profileDirOf(design, spec), light.result.profileWindow);
+      log(profileMarkdown(spec.name, profiles[spec.name]!, light.result.load.sent));
+    }
+    Object.assign(light.result, { profiles });
+  }
+  return light;
+
+}
+
+async function benchDesign(design: Design) {
+  log(`${design.label}: steady load, ${settings.steady.rate} orders/s for ${settings.steady.seconds} s`);
+  const steady = await phase(design, 'steady', {}, async ({ baseUrl, finals }) => {
+    const load = await postOrders(baseUrl, settings.steady.rate, settings.steady.seconds, orderBody(false));
+    log(
+      `  accepted ${load.accepted.length}/${load.sent}, accept p50 ${load.p50Ms} ms, p99 ${load.p99Ms} ms; ` +
+        `shed at once (503 OVERLOADED) ${load.shed}, other errors ${JSON.stringify(load.errorsByStatus)}`,
+    );
+    const times = finalTimes(design, load, await drain(design, finals, load.accepted));
+    log(`  completed ${times.completed}, ${times.completedPerSec.toFixed(1)}/s; submit→final p50 ${times.terminalP50Ms} ms, p99 ${times.terminalP99Ms} ms`);
+    return { load: { ...load, accepted: undefined }, ...times };
   });
+
+  const light = await lightPhase(design);
 
   log(`${design.label}: ramp ${settings.ramp.rates.join(', ')} orders/s, ${settings.ramp.seconds} s each`);
   const ramp = await phase(design, 'ramp', {}, async ({ baseUrl }) => {
@@ -307,7 +362,7 @@ async function benchDesign(design: Design) {
   const f = settings.failures;
   // Only this service has a cancel route; the baselines, like the designs they
   // stand for, have no way to cancel, so they are sent none.
-  const cancelMix = design.key === 'temporal' ? { share: f.cancelShare, maxDelayMs: f.cancelMaxDelayMs } : undefined;
+  const cancelMix = design.cancels ? { share: f.cancelShare, maxDelayMs: f.cancelMaxDelayMs } : undefined;
   log(
     `${design.label}: failure mix (${f.outOfStock * 100}% out of stock, ${f.declined * 100}% declined, ` +
       `${f.paymentFailureRate * 100}% transient payment errors, ${f.paymentSlowRate * 100}% payments slowed to ${f.paymentSlowMs} ms, ` +
@@ -319,11 +374,13 @@ async function benchDesign(design: Design) {
     PAYMENT_SLOW_RATE: String(f.paymentSlowRate),
     PAYMENT_SLOW_MS: String(f.paymentSlowMs),
   };
-  const failures = await phase(design, 'failures', failureEnv, async ({ baseUrl, pool }) => {
+  const failures = await phase(design, 'failures', failureEnv, async ({ baseUrl, pool, finals }) => {
     const load = await postOrders(baseUrl, f.rate, f.seconds, orderBody(true), cancelMix);
-    await drain(design, pool, load.accepted);
+    const done = await drain(design, finals, load.accepted);
     const cancelAccepted = load.cancels.filter((c) => c.status === 202).map((c) => c.orderId);
-    const violations = await findViolations(pool, cancelAccepted);
+    // The floor keeps no stock or money, so the one invariant it can break is an order that never ends.
+    const violations =
+      design.finals === 'final-file' ? { neverTerminal: load.accepted.length - done.size } : await findViolations(pool, cancelAccepted);
     const cancels = {
       sent: load.cancels.length,
       byStatus: tally(load.cancels.map((c) => String(c.status))),
@@ -352,6 +409,40 @@ async function benchDesign(design: Design) {
     ...temporalCostFigures(light.result.temporalCost),
   };
   return { metrics, details: { steady: steady.result, light: light.result, ramp: ramp.result, failures: failures.result } };
+}
+
+/** CPU ms per order of each process at the light rate (details.<design>.light.cpuMsPerOrder). */
+function lightCpu(details: Record<string, unknown>, key: DesignKey): Record<string, number> {
+  return (details[key] as { light: { cpuMsPerOrder: Record<string, number> } }).light.cpuMsPerOrder;
+}
+
+/** The service's CPU per order over its floor's, measured side by side in this run: what our own code costs on top of Temporal. */
+function floorRatios(details: Record<string, unknown>): Record<string, number> {
+  const ours = lightCpu(details, 'temporal');
+  const floor = lightCpu(details, 'temporalFloor');
+  const ratio = (a: number | undefined, b: number | undefined) => (a ?? NaN) / (b ?? NaN);
+  return {
+    'temporal CPU per order / floor CPU per order': ratio(ours.total, floor.total),
+    'temporal worker CPU per order / floor worker CPU per order': ratio(ours['temporal-worker'], floor['floor-worker']),
+    'temporal dev-server CPU per order / floor dev-server CPU per order': ratio(ours['temporal dev server'], floor['temporal dev server']),
+  };
+}
+
+/** The cost targets of docs/benchmarks.md ("Cost against Temporal's floor"), each with this run's figure. */
+function costTargets(designs: Record<DesignKey, DesignMetrics>, details: Record<string, unknown>): CostTarget[] {
+  const ours = lightCpu(details, 'temporal');
+  const targets: CostTarget[] = [];
+  const add = (name: string, value: number | undefined, atMost: number) => {
+    if (value !== undefined && Number.isFinite(value)) targets.push({ name, value: Number(value.toFixed(2)), atMost, met: value <= atMost });
+  };
+  if (designs.temporalFloor) {
+    const ratios = floorRatios(details);
+    add('worker CPU per order / floor worker', ratios['temporal worker CPU per order / floor worker CPU per order'], 1.3);
+    add('dev-server CPU per order / floor dev server', ratios['temporal dev-server CPU per order / floor dev-server CPU per order'], 1.05);
+  }
+  add('API CPU per accepted order (ms)', ours['temporal-api'], 4);
+  add('Temporal actions per completed order', designs.temporal.actionsPerOrder, 4);
+  return targets;
 }
 
 /** The highest offered rate of an unbroken run of sustained ramp steps from the lowest. */
@@ -438,13 +529,13 @@ async function tune(machine: Record<string, unknown>, startedAt: Date): Promise<
       const { result } = await phase(design, 'tune', variant.env, async (ctx) => {
         const before = ctx.cpu();
         const low = await postOrders(ctx.baseUrl, rates.low, rates.seconds, orderBody(false));
-        const times = finalTimes(design, low, await drain(design, ctx.pool, low.accepted));
+        const times = finalTimes(design, low, await drain(design, ctx.finals, low.accepted));
         const cpuMsPerOrder = cpuPerOrder(before, ctx.cpu(), low.accepted.length);
         const target = await postOrders(ctx.baseUrl, ACCEPT_TARGET_RATE, rates.seconds, orderBody(false));
-        await drain(design, ctx.pool, target.accepted);
+        await drain(design, ctx.finals, target.accepted);
         const high = await postOrders(ctx.baseUrl, rates.high, rates.seconds, orderBody(false));
         // Completion capacity: the rate at which the high-rate backlog drains.
-        const capacity = finalTimes(design, high, await drain(design, ctx.pool, high.accepted));
+        const capacity = finalTimes(design, high, await drain(design, ctx.finals, high.accepted));
         const na = (n: number) => (design.acceptOnly ? 'n/a' : n);
         return {
           variant: variant.name,
@@ -518,12 +609,23 @@ async function main(): Promise<void> {
   });
   log(`machine: ${machine.cpuModel} × ${machine.cpus}, ${machine.memoryGiB} GiB`);
 
-  if (designKeys.includes('temporal') || args.tune) {
+  if (designKeys.some((k) => DESIGNS[k].usesTemporal) || args.tune) {
     workflowBundlePath = path.join(PROJECT_ROOT, '.data', 'bench', 'workflow-bundle.js');
     await writeWorkflowBundle(workflowBundlePath);
   }
   if (args.tune) {
     await tune(machine, startedAt);
+    await embeddedDatabase?.stop();
+    return;
+  }
+
+  if (args['light-only']) {
+    // A quicker loop for tuning the cost of an order: the light phase alone, no report.
+    try {
+      for (const key of designKeys) await lightPhase(DESIGNS[key]);
+    } finally {
+      await temporal?.stop();
+    }
     await embeddedDatabase?.stop();
     return;
   }
@@ -552,8 +654,11 @@ async function main(): Promise<void> {
     ratios['temporal CPU per order / rabbitmq CPU per order'] = designs.temporal.cpuMsPerOrder / designs.rabbitmq.cpuMsPerOrder;
     ratios['temporal highest sustained rate / rabbitmq highest sustained rate'] = designs.temporal.maxSustainedRps / Math.max(1, designs.rabbitmq.maxSustainedRps);
   }
+  const targets = designs.temporal ? costTargets(designs, details) : [];
+  if (designs.temporal && designs.temporalFloor) Object.assign(ratios, floorRatios(details));
   const report: BenchReport = {
     machine,
+    targets,
     settings: { mode: args.quick ? 'quick' : 'full', temporalDb: args['temporal-db'], ...settings },
     designs,
     details,

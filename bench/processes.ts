@@ -42,9 +42,10 @@ export class Launched {
   }
 }
 
-export function launch(name: string, entry: string, env: NodeJS.ProcessEnv, logDir: string): Launched {
+/** `nodeArgs` go before the entry, e.g. `--cpu-prof` (the benchmark's --profile). */
+export function launch(name: string, entry: string, env: NodeJS.ProcessEnv, logDir: string, nodeArgs: string[] = []): Launched {
   const log = createWriteStream(path.join(logDir, `${name}.log`));
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, entry)], {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(PROJECT_ROOT, entry)], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -24,8 +24,17 @@ export interface DesignMetrics {
   actionsByKind?: Record<string, number>;
 }
 
+/** One cost target of docs/benchmarks.md and whether this run met it. */
+export interface CostTarget {
+  name: string;
+  value: number;
+  atMost: number;
+  met: boolean;
+}
+
 export interface BenchReport {
   machine: Record<string, unknown>;
+  targets: CostTarget[];
   settings: Record<string, unknown>;
   designs: Record<DesignKey, DesignMetrics>;
   details: Record<string, unknown>;
@@ -88,6 +97,7 @@ export function markdownReport(report: BenchReport, keys: DesignKey[]): string {
     'Ratios, measured side by side in this run:',
     ...ratios,
     '',
+    ...(report.targets.length ? ['Cost targets:', ...report.targets.map((t) => `- ${t.name}: ${t.value.toFixed(2)} (at most ${t.atMost}) ${t.met ? 'met' : `**missed** by ${(t.value - t.atMost).toFixed(2)}`}`), ''] : []),
   ].join('\n');
 }
 
@@ -99,7 +109,7 @@ export function svgChart(report: BenchReport, keys: DesignKey[]): string {
     ['completedPerSec', 'completed orders/s'],
     ['violations', 'violations (failure mix)'],
   ];
-  const colours: Record<DesignKey, string> = { sync: '#9ca3af', rabbitmq: '#f97316', temporal: '#2563eb' };
+  const colours: Record<DesignKey, string> = { sync: '#9ca3af', rabbitmq: '#f97316', temporal: '#2563eb', temporalFloor: '#93c5fd' };
   const panelW = 260;
   const barH = 22;
   const panelH = 40 + keys.length * (barH + 8);

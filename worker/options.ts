@@ -45,12 +45,26 @@ export function deploymentVersion(config: Config, code: string): DeploymentVersi
  * its own behaviour (no patch branches) and never replays another build's history.
  */
 export function orderWorkerOptions(config: Config, pool: Pool, code: string, version: DeploymentVersion): Omit<WorkerOptions, 'connection'> {
+  return sagaWorkerOptions(config, createActivities(pool, simulatedServices(config)), code, version);
+}
+
+/**
+ * orderWorkerOptions with the activities given: the benchmark's floor design
+ * (bench/designs/temporal-floor/) runs the same worker around activities that
+ * do nothing, so that the two differ in the activities alone.
+ */
+export function sagaWorkerOptions(
+  config: Config,
+  activities: WorkerOptions['activities'],
+  code: string,
+  version: DeploymentVersion,
+): Omit<WorkerOptions, 'connection'> {
   return {
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     workflowBundle: { code },
     workerDeploymentOptions: { version, useWorkerVersioning: true, defaultVersioningBehavior: 'PINNED' },
-    activities: createActivities(pool, simulatedServices(config)),
+    activities,
     shutdownGraceTime: '10 seconds',
     ...tuningOptions(config),
     ...telemetryAndEncryptionOptions(config),

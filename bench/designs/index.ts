@@ -1,7 +1,7 @@
 import { purgeTopology, declareTopology, RABBITMQ_URL } from './rabbitmq/topology';
 import amqp from 'amqplib';
 
-export type DesignKey = 'sync' | 'rabbitmq' | 'temporal';
+export type DesignKey = 'sync' | 'rabbitmq' | 'temporal' | 'temporalFloor';
 
 export interface ProcessSpec {
   name: string;
@@ -18,6 +18,15 @@ export interface Design {
   answersWhenDone: boolean;
   /** Nothing processes the accepted orders (a tuning variant that isolates the accept path). */
   acceptOnly?: boolean;
+  /** Runs on the benchmark's Temporal dev server (a fresh one per phase). */
+  usesTemporal?: boolean;
+  /** Has the cancel route, so the failure mix sends it cancels. */
+  cancels?: boolean;
+  /**
+   * Where the benchmark learns that an order is final: the orders table (the
+   * default), or the file FLOOR_FINAL_FILE that the floor's activities write.
+   */
+  finals?: 'orders-table' | 'final-file';
   processes(): ProcessSpec[];
   /** Runs before each phase: leaves the design's outside state (queues) empty. */
   prepare?(): Promise<void>;
@@ -26,6 +35,8 @@ export interface Design {
 /** The Temporal design with API and worker in one process: a tuning variant (eager workflow start). */
 export const TEMPORAL_COMBINED: Design = {
   key: 'temporal',
+  usesTemporal: true,
+  cancels: true,
   label: 'Temporal saga, API and worker in one process',
   answersWhenDone: false,
   processes: () => [{ name: 'temporal-combined', entry: 'bench/designs/temporal-combined.ts' }],
@@ -34,6 +45,8 @@ export const TEMPORAL_COMBINED: Design = {
 /** The Temporal design's API alone, with no worker: what accepting costs when nothing else runs. */
 export const TEMPORAL_ACCEPT_ONLY: Design = {
   key: 'temporal',
+  usesTemporal: true,
+  cancels: true,
   label: 'Temporal saga, API only (no worker)',
   answersWhenDone: false,
   acceptOnly: true,
@@ -72,9 +85,27 @@ export const DESIGNS: Record<DesignKey, Design> = {
     key: 'temporal',
     label: 'Temporal saga (this service)',
     answersWhenDone: false,
+    usesTemporal: true,
+    cancels: true,
     processes: () => [
       { name: 'temporal-api', entry: 'api/main.ts' },
       { name: 'temporal-worker', entry: 'worker/main.ts' },
+    ],
+  },
+  /**
+   * Temporal's floor: the same workflow code, worker and start as `temporal`,
+   * around activities and an API that do nothing of ours (bench/designs/temporal-floor/).
+   * What `temporal` costs beyond it is the cost of our code.
+   */
+  temporalFloor: {
+    key: 'temporalFloor',
+    label: 'Temporal floor (the saga with activities that do nothing)',
+    answersWhenDone: false,
+    usesTemporal: true,
+    finals: 'final-file',
+    processes: () => [
+      { name: 'floor-api', entry: 'bench/designs/temporal-floor/api.ts' },
+      { name: 'floor-worker', entry: 'bench/designs/temporal-floor/worker.ts' },
     ],
   },
 };
