@@ -7,7 +7,7 @@ import { DatabaseUnreachableError, createDatabaseIfMissing, migrate } from '../l
 import { createPool } from '../lib/db/pool';
 import { createLogger, type Logger } from '../lib/logger';
 import { activeTracing } from '../lib/telemetry/tracing';
-import { TemporalUnreachableError, connectClient, connectionOptions, ensureSearchAttributes } from '../lib/temporal/connection';
+import { TemporalUnreachableError, connectClient, ensureSearchAttributes, nativeConnectionOptions } from '../lib/temporal/connection';
 import { deploymentCurrentBuildId, makeCurrentVersion, type DeploymentVersion } from '../lib/temporal/deployment';
 import { deploymentVersion, orderWorkerOptions, workflowCode } from './options';
 import { installWorkerRuntime } from './runtime';
@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   }
   const code = await workflowCode();
   const version = deploymentVersion(config, code);
-  const connection = await NativeConnection.connect(connectionOptions(config.temporal));
+  const connection = await NativeConnection.connect(nativeConnectionOptions(config.temporal, config.TEMPORAL_GRPC_COMPRESSION));
   const worker = await Worker.create({ connection, ...orderWorkerOptions(config, pool, code, version) });
   logger.info(
     {

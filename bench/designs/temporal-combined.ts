@@ -5,7 +5,7 @@ import { temporalOrderWorkflows } from '../../api/orders/workflow-gateway';
 import { loadConfig, requireDatabaseUrl } from '../../lib/config';
 import { createPool } from '../../lib/db/pool';
 import { createLogger } from '../../lib/logger';
-import { connectionOptions } from '../../lib/temporal/connection';
+import { nativeConnectionOptions } from '../../lib/temporal/connection';
 import { orderDataConverter } from '../../lib/temporal/data-converter';
 import { makeCurrentVersion } from '../../lib/temporal/deployment';
 import { tracingClientInterceptors } from '../../lib/telemetry/temporal';
@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger('bench-temporal-combined', config.LOG_LEVEL);
   const pool = createPool(requireDatabaseUrl(config, 'a benchmark design'), config.PG_POOL_SIZE);
-  const connection = await NativeConnection.connect(connectionOptions(config.temporal));
+  const connection = await NativeConnection.connect(nativeConnectionOptions(config.temporal, config.TEMPORAL_GRPC_COMPRESSION));
   const code = await workflowCode();
   const version = deploymentVersion(config, code);
   const worker = await Worker.create({ connection, ...orderWorkerOptions(config, pool, code, version) });

@@ -9,6 +9,18 @@ export { connectionOptions };
 
 export class TemporalUnreachableError extends Error {}
 
+/** TEMPORAL_GRPC_COMPRESSION (lib/config.ts): auto is none on a loopback address, gzip elsewhere. */
+export function grpcCompressionFor(address: string, setting: 'auto' | 'gzip' | 'none'): 'gzip' | 'none' {
+  if (setting !== 'auto') return setting;
+  const host = address.replace(/:\d+$/, '').replace(/^\[|\]$/g, '').toLowerCase();
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host) ? 'none' : 'gzip';
+}
+
+/** What NativeConnection.connect takes (the worker's connection): connectionOptions plus the gRPC compression. */
+export function nativeConnectionOptions(settings: TemporalConnectionSettings, compression: 'auto' | 'gzip' | 'none') {
+  return { ...connectionOptions(settings), grpcCompression: { codec: grpcCompressionFor(settings.address, compression) } };
+}
+
 /** Connects a client, with a message that says what to do when nothing answers. */
 export async function connectClient(settings: TemporalConnectionSettings, connectTimeoutMs = 5_000): Promise<Client> {
   try {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../lib/config';
 import { connectionOptions, loadTemporalConnection, localStackEnv } from '../../lib/temporal/client-config';
+import { grpcCompressionFor, nativeConnectionOptions } from '../../lib/temporal/connection';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'order-saga-envconfig-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -123,5 +124,29 @@ describe('the environment of a stack the benchmark or the chaos run starts', () 
       PATH: '/usr/bin',
     });
     expect(env).toEqual({ TEMPORAL_TASK_QUEUE: 'orders', PATH: '/usr/bin' });
+  });
+});
+
+describe("the worker connection's gRPC compression (TEMPORAL_GRPC_COMPRESSION)", () => {
+  it('auto turns gzip off for a loopback address only', () => {
+    for (const address of ['127.0.0.1:7233', 'localhost:7233', '[::1]:7233', '127.0.0.2:7233', 'LOCALHOST:7233']) {
+      expect(grpcCompressionFor(address, 'auto'), address).toBe('none');
+    }
+    for (const address of ['temporal:7233', 'orders.a1b2c.tmprl.cloud:7233', '10.0.0.5:7233', '127.0.0.1.example.com:7233']) {
+      expect(grpcCompressionFor(address, 'auto'), address).toBe('gzip');
+    }
+  });
+
+  it('an explicit setting wins over the address', () => {
+    expect(grpcCompressionFor('127.0.0.1:7233', 'gzip')).toBe('gzip');
+    expect(grpcCompressionFor('temporal:7233', 'none')).toBe('none');
+  });
+
+  it('defaults to auto, refuses other values, and reaches NativeConnection as its grpcCompression', () => {
+    const config = loadConfig({});
+    expect(config.TEMPORAL_GRPC_COMPRESSION).toBe('auto');
+    expect(nativeConnectionOptions(config.temporal, config.TEMPORAL_GRPC_COMPRESSION).grpcCompression).toEqual({ codec: 'none' });
+    expect(nativeConnectionOptions(loadConfig({ TEMPORAL_ADDRESS: 'temporal:7233' }).temporal, 'auto').grpcCompression).toEqual({ codec: 'gzip' });
+    expect(() => loadConfig({ TEMPORAL_GRPC_COMPRESSION: 'brotli' })).toThrow(/TEMPORAL_GRPC_COMPRESSION: must be auto, gzip or none/);
   });
 });

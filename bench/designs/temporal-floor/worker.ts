@@ -1,7 +1,7 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { loadConfig } from '../../../lib/config';
 import { createLogger } from '../../../lib/logger';
-import { connectClient, connectionOptions, ensureSearchAttributes } from '../../../lib/temporal/connection';
+import { connectClient, ensureSearchAttributes, nativeConnectionOptions } from '../../../lib/temporal/connection';
 import { makeCurrentVersion } from '../../../lib/temporal/deployment';
 import { deploymentVersion, sagaWorkerOptions, simulatedServices, workflowCode } from '../../../worker/options';
 import { installWorkerRuntime } from '../../../worker/runtime';
@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   await ensureSearchAttributes(client, config.TEMPORAL_NAMESPACE);
   const code = await workflowCode();
   const version = deploymentVersion(config, code);
-  const connection = await NativeConnection.connect(connectionOptions(config.temporal));
+  const connection = await NativeConnection.connect(nativeConnectionOptions(config.temporal, config.TEMPORAL_GRPC_COMPRESSION));
   const worker = await Worker.create({
     connection,
     ...sagaWorkerOptions(config, floorActivities(simulatedServices(config), finalFile), code, version),
