@@ -62,7 +62,7 @@ export async function terminalOrders(pool: Pool, ids: string[]): Promise<Map<str
 }
 
 /** What the floor design can check: it keeps no stock or money, so only an order that never ended. */
-export type FloorViolations = Pick<Violations, 'neverTerminal'>;
+export type FloorViolations = Pick<Violations, 'neverTerminal'> & { checked: 'neverTerminal only' };
 
 export interface Violations {
   chargedWithoutStock: number;

@@ -10,9 +10,11 @@ export function finalsFromFile(file: string): (ids: string[]) => Promise<Map<str
   return async (ids) => {
     const all = new Map<string, FinalState>();
     if (existsSync(file)) {
-      for (const line of readFileSync(file, 'utf8').split('\n')) {
-        const [id, status, at] = line.split(' ');
-        if (id && status && at) all.set(id, { status, atMs: Number(at) });
+      // Only whole lines: a read may meet the floor's worker half-way through appending one.
+      const text = readFileSync(file, 'utf8');
+      for (const line of text.slice(0, text.lastIndexOf('\n') + 1).split('\n')) {
+        const match = /^(\S+) ([A-Z]+) (\d+)$/.exec(line);
+        if (match) all.set(match[1]!, { status: match[2]!, atMs: Number(match[3]) });
       }
     }
     const wanted = new Map<string, FinalState>();

@@ -1,5 +1,9 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { PROJECT_ROOT } from '../lib/paths';
+
+const OWN_PREFIX = `${pathToFileURL(PROJECT_ROOT).href}/`;
 
 /**
  * Where a process's CPU went, from the V8 CPU profiles that `node --cpu-prof`
@@ -32,8 +36,20 @@ export interface ProfileSummary {
   categories: Record<string, number>;
 }
 
+/** Our own code: a file of this checkout outside node_modules, by top-level folder. */
+const OWN_FOLDERS: Record<string, string> = {
+  activities: 'our activities (activities/, heartbeats included)',
+  store: 'our data layer (store/)',
+  providers: 'our simulated services (providers/)',
+  api: 'our API (api/)',
+  lib: 'our lib/ (logging setup, config, pool)',
+  worker: 'our worker set-up (worker/)',
+  workflows: 'SDK workflow runtime and the saga (workflow thread)',
+  bench: 'benchmark design code (bench/)',
+};
+
 const CATEGORIES: Array<[RegExp, string]> = [
-  [/node_modules\/@temporalio\/workflow\/|workflow-bundle|\/workflows\//, 'SDK workflow runtime and the saga (workflow thread)'],
+  [/node_modules\/@temporalio\/workflow\/|workflow-bundle/, 'SDK workflow runtime and the saga (workflow thread)'],
   [/node_modules\/@temporalio\/(worker|core-bridge)\//, 'Temporal SDK: worker'],
   [/node_modules\/@temporalio\/(client|common|proto)\//, 'Temporal SDK: client, payloads, protobuf'],
   [/node_modules\/@temporalio\/activity\//, 'Temporal SDK: activity context'],
@@ -47,12 +63,6 @@ const CATEGORIES: Array<[RegExp, string]> = [
   [/node_modules\/prom-client\//, 'metrics (prom-client)'],
   [/node_modules\/@opentelemetry\//, 'tracing (OpenTelemetry)'],
   [/node_modules\/tsx\/|node_modules\/esbuild\//, 'TypeScript loader (tsx)'],
-  [/\/(activities)\//, 'our activities'],
-  [/\/(store)\//, 'our data layer (store/)'],
-  [/\/(providers)\//, 'our simulated services (providers/)'],
-  [/\/(api)\//, 'our API (api/)'],
-  [/\/(lib)\//, 'our lib/'],
-  [/\/(bench)\//, 'benchmark design code (bench/)'],
   [/^node:|^internal\//, 'Node.js (http, streams, timers, crypto)'],
 ];
 
@@ -64,7 +74,9 @@ function categoryOf(frame: ProfileNode['callFrame']): string | undefined {
   if (!url) return '(program): native code and V8';
   for (const [pattern, name] of CATEGORIES) if (pattern.test(url)) return name;
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)?.[1];
-  return pkg ? `other package: ${pkg}` : 'other';
+  if (pkg) return `other package: ${pkg}`;
+  const own = url.startsWith(OWN_PREFIX) ? OWN_FOLDERS[url.slice(OWN_PREFIX.length).split('/')[0]!] : undefined;
+  return own ?? 'other';
 }
 
 /** µs on the clock of the profiles' timestamps: the benchmark marks its measuring window with it. */
@@ -76,7 +88,8 @@ export const monotonicMicros = (): number => Number(process.hrtime.bigint() / 10
  * the warm-up order and shutdown stay out of it.
  */
 export function summariseProfiles(dir: string, window: { fromUs: number; toUs: number }): ProfileSummary {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort();
+  // None when the process was killed before it could write them (a shutdown past its grace time).
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort() : [];
   const threads: Record<string, number> = {};
   const categories: Record<string, number> = {};
   let totalMs = 0;
@@ -84,9 +97,18 @@ export function summariseProfiles(dir: string, window: { fromUs: number; toUs: n
   for (const file of files) {
     const profile = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as CpuProfile;
     const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-    // CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile: thread 0 is the main thread.
+    // CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile: thread 0 is the main thread. The
+    // others are named by what they ran: the SDK's workflow threads, tsx's module loader thread.
     const threadId = file.split('.')[4];
-    const thread = threadId === '0' ? 'main' : `workflow thread ${++workflowThreads}`;
+    const urls = profile.nodes.map((n) => n.callFrame.url);
+    const thread =
+      threadId === '0'
+        ? 'main'
+        : urls.some((u) => /workflow-bundle|@temporalio\/workflow\//.test(u))
+          ? `workflow thread ${++workflowThreads}`
+          : urls.some((u) => /node_modules\/tsx\/|esm\/hooks/.test(u))
+            ? 'module loader thread (tsx)'
+            : `thread ${threadId}`;
     let threadMs = 0;
     let at = profile.startTime;
     profile.samples.forEach((id, i) => {
@@ -109,6 +131,7 @@ export function summariseProfiles(dir: string, window: { fromUs: number; toUs: n
 /** The summary per order, as a Markdown list: `npm run bench -- --profile` prints it for each process. */
 export function profileMarkdown(name: string, summary: ProfileSummary, orders: number): string {
   const perOrder = (ms: number) => (ms / Math.max(1, orders)).toFixed(2);
+  if (summary.totalMs === 0) return `${name}: no CPU profile was written (the process did not exit on its own)`;
   const lines = [`${name}: ${perOrder(summary.totalMs)} ms per order sampled in JavaScript threads (${Object.entries(summary.threads).map(([t, ms]) => `${t} ${perOrder(ms)}`).join(', ')})`];
   for (const [category, ms] of Object.entries(summary.categories)) {
     if (ms / summary.totalMs < 0.01) continue;

@@ -83,7 +83,10 @@ export function cpuBreakdownTable(report: BenchReport, keys: DesignKey[]): strin
 }
 
 export function markdownReport(report: BenchReport, keys: DesignKey[]): string {
-  const ratios = Object.entries(report.ratios).map(([k, v]) => `- ${k}: **${fmt(v)}×**`);
+  const ratios = Object.entries(report.ratios).map(([k, v]) => `- ${k}: **${Number.isFinite(v) ? v.toFixed(2) : 'n/a'}×**`);
+  const floorNote = keys.includes('temporalFloor')
+    ? ["temporalFloor's violations count only orders that never ended: it keeps no stock or money, and its declined and out-of-stock orders complete.", '']
+    : [];
   return [
     `# Benchmark results (${report.startedAt})`,
     '',
@@ -92,6 +95,7 @@ export function markdownReport(report: BenchReport, keys: DesignKey[]): string {
     '',
     markdownTable(report, keys),
     '',
+    ...floorNote,
     cpuBreakdownTable(report, keys),
     '',
     'Ratios, measured side by side in this run:',

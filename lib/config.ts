@@ -136,8 +136,8 @@ const schema = z.object({
   // stops the process instead of losing every span.
   OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL such as http://127.0.0.1:4318' }).optional(),
   // gRPC compression of the worker's connection (the SDK's Rust core gzips by default). auto: none
-  // when TEMPORAL_ADDRESS is a loopback address, where it only costs CPU on both ends (docs/benchmarks.md
-  // measures it), gzip elsewhere.
+  // for a plain connection to a loopback address, where it only costs CPU on both ends (docs/benchmarks.md
+  // measures it), gzip elsewhere (lib/temporal/connection.ts grpcCompressionFor).
   TEMPORAL_GRPC_COMPRESSION: z.enum(['auto', 'gzip', 'none'], { message: 'must be auto, gzip or none' }).default('auto'),
   // Worker tuning; unset means the SDK's default. docs/benchmarks.md measures them.
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: slots.optional(),

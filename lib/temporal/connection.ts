@@ -9,16 +9,22 @@ export { connectionOptions };
 
 export class TemporalUnreachableError extends Error {}
 
-/** TEMPORAL_GRPC_COMPRESSION (lib/config.ts): auto is none on a loopback address, gzip elsewhere. */
-export function grpcCompressionFor(address: string, setting: 'auto' | 'gzip' | 'none'): 'gzip' | 'none' {
+/**
+ * TEMPORAL_GRPC_COMPRESSION (lib/config.ts): auto is none for a plain
+ * connection to a loopback address, gzip otherwise. A loopback address with TLS
+ * or an API key is a tunnel or a local proxy to a server elsewhere
+ * (`kubectl port-forward`, `ssh -L`), where the bytes do cross a network.
+ */
+export function grpcCompressionFor(settings: Pick<TemporalConnectionSettings, 'address' | 'tls' | 'apiKey'>, setting: 'auto' | 'gzip' | 'none'): 'gzip' | 'none' {
   if (setting !== 'auto') return setting;
-  const host = address.replace(/:\d+$/, '').replace(/^\[|\]$/g, '').toLowerCase();
+  if (settings.apiKey !== undefined || (settings.tls !== undefined && settings.tls !== false)) return 'gzip';
+  const host = settings.address.replace(/:\d+$/, '').replace(/^\[|\]$/g, '').toLowerCase();
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host) ? 'none' : 'gzip';
 }
 
 /** What NativeConnection.connect takes (the worker's connection): connectionOptions plus the gRPC compression. */
 export function nativeConnectionOptions(settings: TemporalConnectionSettings, compression: 'auto' | 'gzip' | 'none') {
-  return { ...connectionOptions(settings), grpcCompression: { codec: grpcCompressionFor(settings.address, compression) } };
+  return { ...connectionOptions(settings), grpcCompression: { codec: grpcCompressionFor(settings, compression) } };
 }
 
 /** Connects a client, with a message that says what to do when nothing answers. */

@@ -128,18 +128,26 @@ describe('the environment of a stack the benchmark or the chaos run starts', () 
 });
 
 describe("the worker connection's gRPC compression (TEMPORAL_GRPC_COMPRESSION)", () => {
-  it('auto turns gzip off for a loopback address only', () => {
+  const plain = (address: string) => ({ address });
+
+  it('auto turns gzip off for a plain connection to a loopback address only', () => {
     for (const address of ['127.0.0.1:7233', 'localhost:7233', '[::1]:7233', '127.0.0.2:7233', 'LOCALHOST:7233']) {
-      expect(grpcCompressionFor(address, 'auto'), address).toBe('none');
+      expect(grpcCompressionFor(plain(address), 'auto'), address).toBe('none');
     }
-    for (const address of ['temporal:7233', 'orders.a1b2c.tmprl.cloud:7233', '10.0.0.5:7233', '127.0.0.1.example.com:7233']) {
-      expect(grpcCompressionFor(address, 'auto'), address).toBe('gzip');
+    for (const address of ['temporal:7233', 'orders.a1b2c.tmprl.cloud:7233', '10.0.0.5:7233', '127.0.0.1.example.com:7233', '0.0.0.0:7233']) {
+      expect(grpcCompressionFor(plain(address), 'auto'), address).toBe('gzip');
     }
   });
 
+  it('keeps gzip on a loopback address with TLS or an API key: a tunnel to a server elsewhere', () => {
+    expect(grpcCompressionFor({ address: '127.0.0.1:7233', tls: true }, 'auto')).toBe('gzip');
+    expect(grpcCompressionFor({ address: 'localhost:7233', apiKey: 'k' }, 'auto')).toBe('gzip');
+    expect(grpcCompressionFor({ address: 'localhost:7233', tls: false }, 'auto')).toBe('none');
+  });
+
   it('an explicit setting wins over the address', () => {
-    expect(grpcCompressionFor('127.0.0.1:7233', 'gzip')).toBe('gzip');
-    expect(grpcCompressionFor('temporal:7233', 'none')).toBe('none');
+    expect(grpcCompressionFor(plain('127.0.0.1:7233'), 'gzip')).toBe('gzip');
+    expect(grpcCompressionFor(plain('temporal:7233'), 'none')).toBe('none');
   });
 
   it('defaults to auto, refuses other values, and reaches NativeConnection as its grpcCompression', () => {

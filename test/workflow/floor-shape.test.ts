@@ -9,14 +9,17 @@ import type { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { floorActivities } from '../../bench/designs/temporal-floor/activities';
 import { finalsFromFile } from '../../bench/final-file';
-import type { OrderInput, OrderState } from '../../workflows/types';
+import { temporalOrderWorkflows } from '../../api/orders/workflow-gateway';
+import { workflowIdFor, type OrderInput, type OrderState } from '../../workflows/types';
 import { HISTORIES_ROOT, currentBuildId } from '../support/fixtures';
 
 /**
  * The benchmark's floor (bench/designs/temporal-floor/) claims to run the saga's
  * exact shape around activities that do nothing. This holds it to that: a floor
- * run must write the same history, event for event and activity for activity,
- * as the recorded history of a real completed order of this build.
+ * run must write the same history, event for event, activity for activity
+ * (local ones included) and search attribute for search attribute, as the
+ * recorded history of a real completed order of this build. Only the completed
+ * path: it is the one the floor's figures are read against.
  */
 
 let env: TestWorkflowEnvironment;
@@ -31,12 +34,23 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Event types, with the activity or marker each one names: what "the same shape" compares. */
+/** The local activity a marker records (the SDK's marker data names its type). */
+function localActivityOf(e: temporal.api.history.v1.IHistoryEvent): string | undefined {
+  const data = e.markerRecordedEventAttributes?.details?.data?.payloads?.[0]?.data;
+  return data ? (JSON.parse(Buffer.from(data).toString('utf8')) as { activity_type?: string }).activity_type : undefined;
+}
+
+/** Event types, with the activity, marker and local activity each one names, and the search attributes set: what "the same shape" compares. */
 function shape(history: temporal.api.history.v1.IHistory): string[] {
   return (history.events ?? []).map((e) => {
     const activity = e.activityTaskScheduledEventAttributes?.activityType?.name;
     const marker = e.markerRecordedEventAttributes?.markerName;
-    return [String(e.eventType), activity, marker].filter(Boolean).join(' ');
+    const started = e.workflowExecutionStartedEventAttributes;
+    const searchAttributes = Object.keys(
+      (started ?? e.upsertWorkflowSearchAttributesEventAttributes)?.searchAttributes?.indexedFields ?? {},
+    ).sort();
+    const memo = Object.keys(started?.memo?.fields ?? {}).sort();
+    return [String(e.eventType), activity, marker, localActivityOf(e), ...searchAttributes, ...memo].filter(Boolean).join(' ');
   });
 }
 
@@ -60,12 +74,14 @@ describe('the benchmark floor', () => {
       paymentMethod: 'pm_card_visa',
       attempt: 1,
       idempotencyKey: null,
-      requestHash: null,
+      requestHash: 'a'.repeat(64),
       paymentBudgetMs: 120_000,
       startToken: randomUUID(),
     };
     const { result, history } = await worker.runUntil(async () => {
-      const handle = await env.client.workflow.start('orderSaga', { taskQueue, workflowId: `order-${orderId}`, args: [input] });
+      // Started as the floor's API starts it: through the service's own gateway (memo, search attributes, summary).
+      await temporalOrderWorkflows(env.client, taskQueue).start(input);
+      const handle = env.client.workflow.getHandle(workflowIdFor(orderId));
       const state = (await handle.result()) as OrderState;
       return { result: state, history: await handle.fetchHistory() };
     });

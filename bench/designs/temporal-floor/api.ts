@@ -5,14 +5,16 @@ import { temporalOrderWorkflows } from '../../../api/orders/workflow-gateway';
 import { loadConfig } from '../../../lib/config';
 import { connectionOptions } from '../../../lib/temporal/connection';
 import { orderDataConverter } from '../../../lib/temporal/data-converter';
-import type { OrderInput, OrderLine } from '../../../workflows/types';
+import { requestHash } from '../../../api/orders/order-service';
+import type { CreateOrderBody } from '../../../api/schemas';
+import type { OrderInput } from '../../../workflows/types';
 import { closeOnSigterm, runProcess } from '../runtime';
 
 /**
- * The floor design's API: starts the saga exactly as the API does (the same
- * client, workflow gateway, start options and input) and answers 202, with no
- * validation, database, fence or log line around the start. GET /healthz for
- * the benchmark. Not a service: it trusts its one caller.
+ * The floor design's API: starts the saga as the API does (the same client,
+ * workflow gateway and start options, an input of the same fields and size)
+ * and answers 202, with no validation, database, fence or log line around the
+ * start. GET /healthz for the benchmark. Not a service: it trusts its one caller.
  */
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -24,7 +26,8 @@ async function main(): Promise<void> {
     if (req.method === 'GET' && req.url === '/healthz') return void res.writeHead(200).end('ok');
     if (req.method !== 'POST' || req.url !== '/api/orders') return void res.writeHead(404).end();
     try {
-      const body = JSON.parse(await readBody(req)) as { customerId: string; items: Array<Omit<OrderLine, 'priceCents'>>; paymentMethod?: string };
+      const parsed = JSON.parse(await readBody(req)) as Omit<CreateOrderBody, 'paymentMethod'> & { paymentMethod?: string };
+      const body: CreateOrderBody = { ...parsed, paymentMethod: parsed.paymentMethod ?? 'pm_card_visa' };
       // The benchmark's prices (bench/database.ts) are not looked up: one price for every unit.
       const items = body.items.map((line) => ({ ...line, priceCents: 1000 }));
       const input: OrderInput = {
@@ -32,10 +35,10 @@ async function main(): Promise<void> {
         customerId: body.customerId,
         items,
         amountCents: items.reduce((sum, line) => sum + line.priceCents * line.quantity, 0),
-        paymentMethod: body.paymentMethod ?? 'pm_card_visa',
+        paymentMethod: body.paymentMethod,
         attempt: 1,
         idempotencyKey: null,
-        requestHash: null,
+        requestHash: requestHash(body),
         paymentBudgetMs: config.PAYMENT_BUDGET_MS,
         startToken: randomUUID(),
       };
