@@ -48,6 +48,19 @@ const OWN_FOLDERS: Record<string, string> = {
   bench: 'benchmark design code (bench/)',
 };
 
+const STACK_TRACES = "stack traces (the SDK's promise hook, error formatting)";
+
+/** Native functions called from JavaScript that stand for a cost of their own. */
+const NATIVE: Record<string, string> = {
+  runInContext: 'workflow sandbox: entering its V8 context (vm runInContext)',
+  postMessage: 'messages to and from the workflow threads (postMessage)',
+  'get stack': STACK_TRACES,
+  captureStackTrace: STACK_TRACES,
+  writev: 'socket and pipe writes (writev, writeBuffer)',
+  writeBuffer: 'socket and pipe writes (writev, writeBuffer)',
+  writeUtf8String: 'socket and pipe writes (writev, writeBuffer)',
+};
+
 const CATEGORIES: Array<[RegExp, string]> = [
   [/node_modules\/@temporalio\/workflow\/|workflow-bundle/, 'SDK workflow runtime and the saga (workflow thread)'],
   [/node_modules\/@temporalio\/(worker|core-bridge)\//, 'Temporal SDK: worker'],
@@ -71,7 +84,10 @@ function categoryOf(frame: ProfileNode['callFrame']): string | undefined {
   if (functionName === '(idle)') return undefined;
   if (functionName === '(garbage collector)') return 'garbage collection';
   if (functionName === '(program)') return '(program): native code and V8';
+  // Native functions called from JavaScript: the SDK's messages to its workflow threads among them.
+  if (!url && functionName) return NATIVE[functionName] ?? (functionName.startsWith('RegExp:') ? STACK_TRACES : 'other native functions (fs, crypto, …)');
   if (!url) return '(program): native code and V8';
+  if (url.startsWith('wasm://')) return 'WebAssembly (undici, the module lexer)';
   for (const [pattern, name] of CATEGORIES) if (pattern.test(url)) return name;
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)?.[1];
   if (pkg) return `other package: ${pkg}`;

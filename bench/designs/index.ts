@@ -18,7 +18,7 @@ export interface Design {
   answersWhenDone: boolean;
   /** Nothing processes the accepted orders (a tuning variant that isolates the accept path). */
   acceptOnly?: boolean;
-  /** Runs on the benchmark's Temporal dev server (a fresh one per phase). */
+  /** Runs on the benchmark's Temporal dev server (a fresh one per phase; per variant under --tune). */
   usesTemporal?: boolean;
   /** Has the cancel route, so the failure mix sends it cancels. */
   cancels?: boolean;
