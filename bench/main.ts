@@ -306,8 +306,8 @@ async function lightPhase(design: Design) {
     const load = await postOrders(baseUrl, settings.light.rate, settings.light.seconds, orderBody(false));
     const finals = await drain(design, finalsOf, load.accepted);
     window.toUs = monotonicMicros();
-    // Below every design's capacity, so this is the cost of an order, not of a backlog.
     const after = cpu();
+    // Below every design's capacity, so this is the cost of an order, not of a backlog.
     const cpuMsPerOrder = cpuPerOrder(before, after, load.accepted.length);
     // The same less what each process spends idle over as long a window: the marginal cost of an order.
     const windowSec = (window.toUs - window.fromUs) / 1e6;
@@ -341,7 +341,6 @@ async function lightPhase(design: Design) {
     Object.assign(light.result, { profiles });
   }
   return light;
-
 }
 
 async function benchDesign(design: Design) {
