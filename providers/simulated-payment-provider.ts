@@ -50,8 +50,7 @@ export class SimulatedPaymentProvider implements PaymentProvider {
     const startedAt = Date.now();
     const fails = this.inOutage() || (this.behaviour.failureRate > 0 && this.random() < this.behaviour.failureRate);
     // The request is on its way: from here its effect no longer depends on us.
-    const { slowRate = 0, slowMs = 0 } = this.behaviour;
-    const latencyMs = slowRate > 0 && isSlowCharge(request.idempotencyKey, slowRate) ? slowMs : this.behaviour.latencyMs;
+    const latencyMs = chargeLatencyMs(this.behaviour, request.idempotencyKey);
     const processed = (async () => {
       if (latencyMs > 0) await sleep(latencyMs);
       if (fails) return 'UNAVAILABLE' as const;
@@ -128,6 +127,12 @@ export class SimulatedPaymentProvider implements PaymentProvider {
  */
 export function isSlowCharge(key: string, slowRate: number): boolean {
   return createHash('sha256').update(key).digest().readUInt32BE(0) / 2 ** 32 < slowRate;
+}
+
+/** How long the provider takes over the charge of `idempotencyKey`: PAYMENT_SLOW_MS for the slow share (isSlowCharge), its latency otherwise. */
+export function chargeLatencyMs(behaviour: PaymentBehaviour, idempotencyKey: string): number {
+  const { slowRate = 0, slowMs = 0 } = behaviour;
+  return slowRate > 0 && isSlowCharge(idempotencyKey, slowRate) ? slowMs : behaviour.latencyMs;
 }
 
 /** `promise`'s outcome, or a rejection with the signal's reason if it fires first. */

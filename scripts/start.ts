@@ -10,7 +10,7 @@ import { TemporalUnreachableError, connectClient, connectionOptions, waitForTemp
 import type { TemporalConnectionSettings } from '../lib/temporal/client-config';
 import {
   UNVERSIONED,
-  buildIdFor,
+  deploymentVersion,
   openOrdersByVersion,
   versionKey,
   type DeploymentVersion,
@@ -148,7 +148,7 @@ async function main(): Promise<void> {
   const code = await writeWorkflowBundle(env.WORKFLOW_BUNDLE_PATH);
   // The worker's build (Worker Versioning): derived from the code unless WORKER_BUILD_ID names it,
   // and made current once the worker polls, so new orders start on the code just bundled.
-  const version = { deploymentName: config.WORKER_DEPLOYMENT_NAME, buildId: config.WORKER_BUILD_ID ?? buildIdFor(code) };
+  const version = deploymentVersion(config, code);
   env.WORKER_BUILD_ID = version.buildId;
   env.WORKER_SET_CURRENT = '1';
   step(`  build ${version.buildId} of the Worker Deployment ${version.deploymentName} (new orders start on it; runs started by other builds stay on theirs)`);

@@ -8,8 +8,8 @@ import { createPool } from '../lib/db/pool';
 import { createLogger, type Logger } from '../lib/logger';
 import { activeTracing } from '../lib/telemetry/tracing';
 import { TemporalUnreachableError, connectClient, ensureSearchAttributes, nativeConnectionOptions } from '../lib/temporal/connection';
-import { deploymentCurrentBuildId, makeCurrentVersion, type DeploymentVersion } from '../lib/temporal/deployment';
-import { deploymentVersion, orderWorkerOptions, workflowCode } from './options';
+import { deploymentCurrentBuildId, deploymentVersion, makeCurrentVersion, type DeploymentVersion } from '../lib/temporal/deployment';
+import { orderWorkerOptions, workflowCode } from './options';
 import { installWorkerRuntime } from './runtime';
 
 /**

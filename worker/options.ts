@@ -6,7 +6,7 @@ import type { Config } from '../lib/config';
 import type { Pool } from '../lib/db/pool';
 import { PROJECT_ROOT } from '../lib/paths';
 import { orderDataConverter } from '../lib/temporal/data-converter';
-import { buildIdFor, type DeploymentVersion } from '../lib/temporal/deployment';
+import type { DeploymentVersion } from '../lib/temporal/deployment';
 import { bundleWorkflows } from './workflow-bundle';
 import { tracingWorkerOptions } from '../lib/telemetry/temporal';
 import { activeTracing } from '../lib/telemetry/tracing';
@@ -27,11 +27,6 @@ export async function workflowCode(): Promise<string> {
     return readFileSync(bundle, 'utf8');
   }
   return bundleWorkflows();
-}
-
-/** This worker's version in the Worker Deployment: WORKER_BUILD_ID, or the one derived from its workflow code. */
-export function deploymentVersion(config: Config, code: string): DeploymentVersion {
-  return { deploymentName: config.WORKER_DEPLOYMENT_NAME, buildId: config.WORKER_BUILD_ID ?? buildIdFor(code) };
 }
 
 /**

@@ -7,10 +7,10 @@ import { createPool } from '../../lib/db/pool';
 import { createLogger } from '../../lib/logger';
 import { nativeConnectionOptions } from '../../lib/temporal/connection';
 import { orderDataConverter } from '../../lib/temporal/data-converter';
-import { makeCurrentVersion } from '../../lib/temporal/deployment';
+import { deploymentVersion, makeCurrentVersion } from '../../lib/temporal/deployment';
 import { tracingClientInterceptors } from '../../lib/telemetry/temporal';
 import { activeTracing } from '../../lib/telemetry/tracing';
-import { deploymentVersion, orderWorkerOptions, workflowCode } from '../../worker/options';
+import { orderWorkerOptions, workflowCode } from '../../worker/options';
 import { runProcess } from './runtime';
 
 /**

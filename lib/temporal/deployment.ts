@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isGrpcServiceError, type Client } from '@temporalio/client';
+import type { Config } from '../config';
 import { PROJECT_ROOT } from '../paths';
 
 /**
@@ -32,6 +33,15 @@ const packageVersion = (): string =>
 export function buildIdFor(bundleCode: string, release = packageVersion()): string {
   const code = bundleCode.replace(/\n\/\/# sourceMappingURL=[^\n]*\s*$/, '');
   return `${release}-${createHash('sha256').update(code).digest('hex').slice(0, 10)}`;
+}
+
+/**
+ * A worker's version in the Worker Deployment: WORKER_BUILD_ID, or the one
+ * derived from its workflow code. The worker and `npm start` (which reports the
+ * build before the worker starts) both take it from here.
+ */
+export function deploymentVersion(config: Pick<Config, 'WORKER_DEPLOYMENT_NAME' | 'WORKER_BUILD_ID'>, code: string): DeploymentVersion {
+  return { deploymentName: config.WORKER_DEPLOYMENT_NAME, buildId: config.WORKER_BUILD_ID ?? buildIdFor(code) };
 }
 
 /** How visibility names a version (the TemporalWorkerDeploymentVersion search attribute). */

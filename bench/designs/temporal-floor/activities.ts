@@ -3,7 +3,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { OrderActivities } from '../../../activities';
 import { providerCall } from '../../../activities/heartbeats';
 import { paymentIdempotencyKey } from '../../../providers/payment-provider';
-import { isSlowCharge } from '../../../providers/simulated-payment-provider';
+import { chargeLatencyMs } from '../../../providers/simulated-payment-provider';
 import { abortableDelay, callService, type SimulatedServices } from '../../../providers/simulated-services';
 import { ErrorType, type FailureReason, type OrderRef, type OrderStatus, type RecordedStatus, type ReserveOutcome } from '../../../workflows/types';
 
@@ -33,8 +33,8 @@ export function floorActivities(services: SimulatedServices, finalFile: string):
       return 'RESERVED';
     },
     chargePayment: async (ref: OrderRef): Promise<void> => {
-      const { latencyMs, failureRate, slowRate = 0, slowMs = latencyMs } = services.payment;
-      const callMs = slowRate > 0 && isSlowCharge(paymentIdempotencyKey(ref), slowRate) ? slowMs : latencyMs;
+      const callMs = chargeLatencyMs(services.payment, paymentIdempotencyKey(ref));
+      const { failureRate } = services.payment;
       await providerCall((signal) => abortableDelay(callMs, signal));
       if (failureRate > 0 && (services.random ?? Math.random)() < failureRate) {
         // As the real step reports the provider's failure: with the call's duration, for the saga's budget.
