@@ -55,6 +55,8 @@ async function main(): Promise<void> {
     rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
     corsOrigins: config.CORS_ORIGINS,
     trustProxy: config.TRUST_PROXY,
+    // The open demo listens on loopback: only its names are served (DNS rebinding).
+    loopbackHostsOnly: exposure.open && exposure.host !== undefined,
   });
   const server = createServer(app);
   // Keep-alive longer than a typical load balancer's idle timeout, so the LB closes first.
