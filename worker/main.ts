@@ -3,7 +3,7 @@ import './tracing';
 import type { Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { ConfigError, loadConfig, requireDatabaseUrl } from '../lib/config';
-import { DatabaseUnreachableError, createDatabaseIfMissing, migrate } from '../lib/db/migrate';
+import { DatabaseUnreachableError, START_UP_WAIT_MS, createDatabaseIfMissing, migrate } from '../lib/db/migrate';
 import { createPool } from '../lib/db/pool';
 import { createLogger, type Logger } from '../lib/logger';
 import { activeTracing } from '../lib/telemetry/tracing';
@@ -24,7 +24,10 @@ async function main(): Promise<void> {
   const logger = createLogger('worker', config.LOG_LEVEL);
   installWorkerRuntime(config, logger);
 
-  await createDatabaseIfMissing(databaseUrl);
+  await createDatabaseIfMissing(databaseUrl, {
+    waitMs: START_UP_WAIT_MS,
+    onWait: (reason) => logger.warn({ reason }, `PostgreSQL is not reachable yet; trying again for up to ${START_UP_WAIT_MS / 1000} s`),
+  });
   await migrate(databaseUrl);
   const pool = createPool(databaseUrl, config.PG_POOL_SIZE);
 
