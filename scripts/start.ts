@@ -139,6 +139,8 @@ async function main(): Promise<void> {
   };
   // `||`, not `??`: an empty value means unset, as loadConfig() treats it.
   for (const [name, ms] of Object.entries(DEMO_LATENCIES)) env[name] = process.env[name] || ms;
+  // The worker's metrics, like the open API, stay on this machine unless told otherwise.
+  env.WORKER_METRICS_HOST = process.env.WORKER_METRICS_HOST || '127.0.0.1';
   step(
     `Simulated services: inventory ${env.INVENTORY_LATENCY_MS} ms, payment ${env.PAYMENT_LATENCY_MS} ms, ` +
       `notification ${env.NOTIFY_LATENCY_MS} ms (INVENTORY_LATENCY_MS, PAYMENT_LATENCY_MS, NOTIFY_LATENCY_MS)`,

@@ -10,7 +10,7 @@ import { activeTracing } from '../lib/telemetry/tracing';
 import { TemporalUnreachableError, connectClient, ensureSearchAttributes, nativeConnectionOptions } from '../lib/temporal/connection';
 import { deploymentCurrentBuildId, deploymentVersion, makeCurrentVersion, type DeploymentVersion } from '../lib/temporal/deployment';
 import { orderWorkerOptions, workflowCode } from './options';
-import { installWorkerRuntime } from './runtime';
+import { installWorkerRuntime, metricsHost } from './runtime';
 
 /**
  * The worker process: polls TEMPORAL_TASK_QUEUE, runs the order saga and its
@@ -52,7 +52,7 @@ async function main(): Promise<void> {
       namespace: config.TEMPORAL_NAMESPACE,
       deployment: version.deploymentName,
       buildId: version.buildId,
-      metrics: config.WORKER_METRICS_PORT ? `http://0.0.0.0:${config.WORKER_METRICS_PORT}/metrics` : 'off',
+      metrics: config.WORKER_METRICS_PORT ? `http://${metricsHost(config)}:${config.WORKER_METRICS_PORT}/metrics` : 'off',
     },
     `worker started: build ${version.buildId} of deployment ${version.deploymentName}`,
   );
