@@ -8,6 +8,7 @@ import { authenticate, requireAdmin, requireCaller } from './auth';
 import { corsFor } from './cors';
 import { operationsAt } from './contract';
 import { errorHandler, methodNotAllowed, notFoundRoute } from './errors';
+import { loopbackHostsOnly } from './host-check';
 import { createLoadShedder } from './load-shedding';
 import { createMetrics } from './metrics';
 import { OrderService } from './orders/order-service';
@@ -40,6 +41,12 @@ export interface AppDeps {
   corsOrigins?: readonly string[];
   /** TRUST_PROXY; default off. */
   trustProxy?: TrustProxy;
+  /**
+   * Serve only requests whose Host is a loopback name (api/host-check.ts): the open
+   * demo's. Default: when there are no API keys; api/main.ts turns it off for
+   * ALLOW_OPEN_API=1, where a gateway in front reaches the API by its own names.
+   */
+  loopbackHostsOnly?: boolean;
 }
 
 /** Builds the Express app from its collaborators; api/main.ts wires the real ones. */
@@ -55,6 +62,7 @@ export function createApp(deps: AppDeps): Express {
   const shedder = createLoadShedder(deps.maxOrdersInFlight ?? DEFAULTS.MAX_ORDERS_IN_FLIGHT, metrics);
 
   app.use(metrics.middleware);
+  if (deps.loopbackHostsOnly ?? apiKeys.length === 0) app.use(loopbackHostsOnly);
   app.use(
     helmet({
       // The API is often reached over plain HTTP (locally, or behind a TLS-terminating proxy):

@@ -205,6 +205,13 @@ const FORBIDDEN: ErrorAnswer = {
   when: "the key is valid but not an admin's (API_KEYS entry `name:admin=key`).",
 };
 
+/** The open demo's refusal of other host names (api/host-check.ts); every route, probes included, answers it. */
+const HOST_NOT_ALLOWED: ErrorAnswer = {
+  status: 403,
+  code: 'HOST_NOT_ALLOWED',
+  when: 'without API_KEYS (the local demo, on loopback) the Host header names something else than localhost, 127.0.0.1 or [::1].',
+};
+
 /** Every error `op` can answer, in status order; `keyed`: the API runs with API_KEYS. */
 export function errorsOf(op: OperationContract, keyed: boolean): ErrorAnswer[] {
   const all = [
@@ -213,6 +220,7 @@ export function errorsOf(op: OperationContract, keyed: boolean): ErrorAnswer[] {
     ...(op.body ? BODY_LAYER : []),
     ...(keyed && op.auth ? [UNAUTHORIZED] : []),
     ...(keyed && op.auth === 'admin' ? [FORBIDDEN] : []),
+    ...(keyed ? [] : [HOST_NOT_ALLOWED]),
     ...op.errors,
   ];
   return all.sort((a, b) => a.status - b.status);

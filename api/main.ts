@@ -4,7 +4,7 @@ import { Client, Connection } from '@temporalio/client';
 import { createServer } from 'node:http';
 import { parseApiKeys, type ApiKeyEntry } from '../lib/api-keys';
 import { ConfigError, apiExposure, loadConfig, requireDatabaseUrl } from '../lib/config';
-import { DatabaseUnreachableError, createDatabaseIfMissing, migrate } from '../lib/db/migrate';
+import { DatabaseUnreachableError, START_UP_WAIT_MS, createDatabaseIfMissing, migrate } from '../lib/db/migrate';
 import { createPool } from '../lib/db/pool';
 import { createLogger, type Logger } from '../lib/logger';
 import { connectionOptions } from '../lib/temporal/connection';
@@ -30,7 +30,10 @@ async function main(): Promise<void> {
   const exposure = apiExposure(config);
   const databaseUrl = requireDatabaseUrl(config, 'npm run api');
   const logger = createLogger('api', config.LOG_LEVEL);
-  await createDatabaseIfMissing(databaseUrl);
+  await createDatabaseIfMissing(databaseUrl, {
+    waitMs: START_UP_WAIT_MS,
+    onWait: (reason) => logger.warn({ reason }, `PostgreSQL is not reachable yet; trying again for up to ${START_UP_WAIT_MS / 1000} s`),
+  });
   await migrate(databaseUrl);
   const pool = createPool(databaseUrl, config.PG_POOL_SIZE);
   const connection = Connection.lazy(connectionOptions(config.temporal));
@@ -55,6 +58,8 @@ async function main(): Promise<void> {
     rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
     corsOrigins: config.CORS_ORIGINS,
     trustProxy: config.TRUST_PROXY,
+    // The open demo listens on loopback: only its names are served (DNS rebinding).
+    loopbackHostsOnly: exposure.open && exposure.host !== undefined,
   });
   const server = createServer(app);
   // Keep-alive longer than a typical load balancer's idle timeout, so the LB closes first.

@@ -56,7 +56,7 @@ function errorResponse(status: number, answers: readonly ErrorAnswer[]): Respons
       schema: { type: 'integer', minimum: 0 },
     };
   }
-  if (status === 401 || status === 403) {
+  if (codes.includes('UNAUTHORIZED') || codes.includes('FORBIDDEN')) {
     headers['WWW-Authenticate'] = {
       description:
         status === 401

@@ -15,6 +15,9 @@ export const VIOLATION_KINDS = [
   'saga_without_order',
   'workflow_left_running',
   'workflow_not_completed',
+  // Counted per failed task, also when a later task of the run succeeded: a workflow that cannot
+  // replay its own history (a nondeterminism) may recover on a worker that has it cached, or not.
+  'workflow_task_failed',
   // Money: the provider's ledger and our record of it.
   'double_charge',
   'double_refund',
@@ -73,7 +76,7 @@ export function checkRun(ledger: Ledger, truth: Truth, initialStock: Record<stri
   const flag = (kind: ViolationKind, id: string) => {
     violations[kind]++;
     const list = (examples[kind] ??= []);
-    if (list.length < EXAMPLES_PER_KIND) list.push(id);
+    if (list.length < EXAMPLES_PER_KIND && !list.includes(id)) list.push(id);
   };
   const orders = new Map(truth.orders.map((o) => [o.id, o]));
   const orderByKey = new Map(truth.orders.filter((o) => o.idempotencyKey).map((o) => [o.idempotencyKey!, o]));
@@ -141,6 +144,7 @@ function checkWorkflows(truth: Truth, orders: Map<string, OrderRow>, flag: Flag)
   for (const [orderId, runs] of runsByOrder) {
     if (runs.some((r) => r.status === 'RUNNING')) flag('workflow_left_running', `order-${orderId}`);
     for (const r of runs) if (r.status !== 'RUNNING' && r.status !== 'COMPLETED') flag('workflow_not_completed', `order-${orderId}/${r.runId}`);
+    for (const r of runs) for (const task of r.failedWorkflowTasks) flag('workflow_task_failed', `order-${orderId}/${r.runId} (${task.cause})`);
     const acting = runs.filter((r) => r.result && !r.result.abandoned).sort((a, b) => a.startedAtMs - b.startedAtMs);
     const order = orders.get(orderId);
     if (!order) {

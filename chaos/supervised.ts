@@ -11,7 +11,7 @@ const RESTART_DELAY_MS = 2_000;
  * One of the stack's Node processes (`worker/main.ts`, `api/main.ts`) started as
  * `npm run worker` / `npm run api` do, its output appended to a log file. Like a
  * process manager (systemd, Kubernetes) it starts the process again when it exits
- * on its own, say a worker that found PostgreSQL down at start-up; such exits are
+ * on its own, say a worker that found Temporal down at start-up; such exits are
  * counted, since they are not faults the run injected.
  */
 export class Supervised {

@@ -1,4 +1,5 @@
 import { Client, Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import type { Pool } from '../lib/db/pool';
 
 /**
@@ -51,6 +52,20 @@ export interface WorkflowRun {
   startedAtMs: number;
   /** The saga's result, for a COMPLETED run. */
   result?: { status: string; failureReason: string | null; abandoned?: boolean };
+  /**
+   * Every WorkflowTaskFailed event of the run's history: a worker that could not
+   * run the workflow's code on its history (a nondeterminism, an exception in
+   * workflow code). The history keeps them even when a later task succeeded and
+   * whatever happened to the worker that failed them, unlike its metrics.
+   */
+  failedWorkflowTasks: FailedWorkflowTask[];
+}
+
+export interface FailedWorkflowTask {
+  /** The cause's enum name without its prefix, e.g. NON_DETERMINISTIC_ERROR. */
+  cause: string;
+  /** The first line of the failure's message. */
+  message: string;
 }
 
 export interface Truth {
@@ -111,20 +126,24 @@ export async function readDatabase(pool: Pool): Promise<Omit<Truth, 'runs'>> {
 /** Runs fetched at once: enough to keep the dev server busy, few enough not to queue behind each other. */
 const RESULT_CONCURRENCY = 8;
 
-/** Every run of every workflow in the namespace, with the saga's result for each completed run. */
+/**
+ * Every run of every workflow in the namespace, with the saga's result for each
+ * completed run and the failed workflow tasks of each run's history.
+ */
 export async function readWorkflows(address: string, namespace = 'default'): Promise<WorkflowRun[]> {
   const connection = await Connection.connect({ address });
   try {
     const client = new Client({ connection, namespace });
     const runs: WorkflowRun[] = [];
     for await (const wf of client.workflow.list()) {
-      runs.push({ workflowId: wf.workflowId, runId: wf.runId, status: wf.status.name, startedAtMs: wf.startTime.getTime() });
+      runs.push({ workflowId: wf.workflowId, runId: wf.runId, status: wf.status.name, startedAtMs: wf.startTime.getTime(), failedWorkflowTasks: [] });
     }
-    const completed = runs.filter((r) => r.status === 'COMPLETED');
-    for (let i = 0; i < completed.length; i += RESULT_CONCURRENCY) {
+    for (let i = 0; i < runs.length; i += RESULT_CONCURRENCY) {
       await Promise.all(
-        completed.slice(i, i + RESULT_CONCURRENCY).map(async (run) => {
-          run.result = (await client.workflow.getHandle(run.workflowId, run.runId, { followRuns: false }).result()) as WorkflowRun['result'];
+        runs.slice(i, i + RESULT_CONCURRENCY).map(async (run) => {
+          const handle = client.workflow.getHandle(run.workflowId, run.runId, { followRuns: false });
+          run.failedWorkflowTasks = failedWorkflowTasks(await handle.fetchHistory());
+          if (run.status === 'COMPLETED') run.result = (await handle.result()) as WorkflowRun['result'];
         }),
       );
     }
@@ -132,6 +151,17 @@ export async function readWorkflows(address: string, namespace = 'default'): Pro
   } finally {
     await connection.close();
   }
+}
+
+const CAUSES = temporal.api.enums.v1.WorkflowTaskFailedCause;
+
+export function failedWorkflowTasks(history: temporal.api.history.v1.IHistory): FailedWorkflowTask[] {
+  return (history.events ?? []).flatMap((event) => {
+    const failed = event.workflowTaskFailedEventAttributes;
+    if (!failed) return [];
+    const cause = (CAUSES[failed.cause ?? 0] ?? String(failed.cause)).replace(/^WORKFLOW_TASK_FAILED_CAUSE_/, '');
+    return [{ cause, message: (failed.failure?.message ?? '').split('\n')[0]! }];
+  });
 }
 
 /** Workflows with an open run: how the drain knows Temporal has finished too. */

@@ -162,6 +162,12 @@ const schema = z.object({
   // The worker's Prometheus endpoint (GET /metrics: the SDK's temporal_* series and the saga's own);
   // 0 turns it off (the tests' workers, which share one machine and would collide on the port).
   WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  // Where that endpoint listens: every interface by default, for a Prometheus in another container or
+  // host; `npm start` sets 127.0.0.1 (the local demo has nothing to scrape it from elsewhere).
+  WORKER_METRICS_HOST: z
+    .string()
+    .refine((v) => isIP(v) !== 0, 'must be an IP address to listen on, such as 127.0.0.1 or 0.0.0.0')
+    .default('0.0.0.0'),
 });
 
 /** The variable names loadConfig() reads itself (the Temporal connection ones are lib/temporal/client-config.ts's). */

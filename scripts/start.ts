@@ -9,7 +9,7 @@ import { TEMPORAL_CLI, ensureTool } from '../dev/temporal-cli';
 import { TemporalUnreachableError, connectClient, connectionOptions, waitForTemporal } from '../lib/temporal/connection';
 import type { TemporalConnectionSettings } from '../lib/temporal/client-config';
 import {
-  UNVERSIONED,
+  RAN_UNVERSIONED,
   deploymentVersion,
   openOrdersByVersion,
   versionKey,
@@ -139,6 +139,8 @@ async function main(): Promise<void> {
   };
   // `||`, not `??`: an empty value means unset, as loadConfig() treats it.
   for (const [name, ms] of Object.entries(DEMO_LATENCIES)) env[name] = process.env[name] || ms;
+  // The worker's metrics, like the open API, stay on this machine unless told otherwise.
+  env.WORKER_METRICS_HOST = process.env.WORKER_METRICS_HOST || '127.0.0.1';
   step(
     `Simulated services: inventory ${env.INVENTORY_LATENCY_MS} ms, payment ${env.PAYMENT_LATENCY_MS} ms, ` +
       `notification ${env.NOTIFY_LATENCY_MS} ms (INVENTORY_LATENCY_MS, PAYMENT_LATENCY_MS, NOTIFY_LATENCY_MS)`,
@@ -153,15 +155,16 @@ async function main(): Promise<void> {
   env.WORKER_SET_CURRENT = '1';
   step(`  build ${version.buildId} of the Worker Deployment ${version.deploymentName} (new orders start on it; runs started by other builds stay on theirs)`);
   // Counted before the worker polls: once a build is current, an unversioned run's next
-  // workflow task would go to it, and this build cannot replay a 0.3 run.
+  // workflow task would go to it, and this build cannot replay a 0.3 run. An order no
+  // worker has taken yet has no version either, and is not one: it starts on this build.
   const open = await countOpenOrders({ ...config.temporal, address: temporalAddress });
-  if (open.unversioned > 0) {
-    const n = open.unversioned;
+  if (open.unversioned.length > 0) {
+    const n = open.unversioned.length;
     throw new UnversionedOrdersError(
       `${n} unfinished order${n === 1 ? ' was' : 's were'} started by a release without Worker Versioning (0.3 or older), ` +
         `and this build cannot replay ${n === 1 ? 'it' : 'them'}; making it current would hand ${n === 1 ? 'it' : 'them'} to it.\n` +
         `Let them finish on that release first (its \`npm start\`), or, for a dev stack, end them: .tools/bin/temporal workflow terminate --query ` +
-        `"WorkflowType = 'orderSaga' AND ExecutionStatus = 'Running' AND ${UNVERSIONED}" --reason "upgrade to 0.4" --yes. ` +
+        `"WorkflowType = 'orderSaga' AND ExecutionStatus = 'Running' AND ${RAN_UNVERSIONED}" --reason "upgrade to 0.4" --yes. ` +
         'docs/operations.md, "Upgrading from 0.3".',
     );
   }

@@ -3,14 +3,14 @@ import './tracing';
 import type { Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { ConfigError, loadConfig, requireDatabaseUrl } from '../lib/config';
-import { DatabaseUnreachableError, createDatabaseIfMissing, migrate } from '../lib/db/migrate';
+import { DatabaseUnreachableError, START_UP_WAIT_MS, createDatabaseIfMissing, migrate } from '../lib/db/migrate';
 import { createPool } from '../lib/db/pool';
 import { createLogger, type Logger } from '../lib/logger';
 import { activeTracing } from '../lib/telemetry/tracing';
 import { TemporalUnreachableError, connectClient, ensureSearchAttributes, nativeConnectionOptions } from '../lib/temporal/connection';
 import { deploymentCurrentBuildId, deploymentVersion, makeCurrentVersion, type DeploymentVersion } from '../lib/temporal/deployment';
 import { orderWorkerOptions, workflowCode } from './options';
-import { installWorkerRuntime } from './runtime';
+import { installWorkerRuntime, metricsHost } from './runtime';
 
 /**
  * The worker process: polls TEMPORAL_TASK_QUEUE, runs the order saga and its
@@ -24,7 +24,10 @@ async function main(): Promise<void> {
   const logger = createLogger('worker', config.LOG_LEVEL);
   installWorkerRuntime(config, logger);
 
-  await createDatabaseIfMissing(databaseUrl);
+  await createDatabaseIfMissing(databaseUrl, {
+    waitMs: START_UP_WAIT_MS,
+    onWait: (reason) => logger.warn({ reason }, `PostgreSQL is not reachable yet; trying again for up to ${START_UP_WAIT_MS / 1000} s`),
+  });
   await migrate(databaseUrl);
   const pool = createPool(databaseUrl, config.PG_POOL_SIZE);
 
@@ -49,7 +52,7 @@ async function main(): Promise<void> {
       namespace: config.TEMPORAL_NAMESPACE,
       deployment: version.deploymentName,
       buildId: version.buildId,
-      metrics: config.WORKER_METRICS_PORT ? `http://0.0.0.0:${config.WORKER_METRICS_PORT}/metrics` : 'off',
+      metrics: config.WORKER_METRICS_PORT ? `http://${metricsHost(config)}:${config.WORKER_METRICS_PORT}/metrics` : 'off',
     },
     `worker started: build ${version.buildId} of deployment ${version.deploymentName}`,
   );

@@ -1,3 +1,4 @@
+import { isIPv6 } from 'node:net';
 import { Runtime, makeTelemetryFilterString, type MetricsExporterConfig } from '@temporalio/worker';
 import type { Config } from '../lib/config';
 import type { Logger } from '../lib/logger';
@@ -20,11 +21,15 @@ export function metricsExporter(config: Config): MetricsExporterConfig | undefin
   if (config.WORKER_METRICS_PORT === 0) return undefined;
   return {
     prometheus: {
-      // All interfaces: Prometheus scrapes from another container or host.
-      bindAddress: `0.0.0.0:${config.WORKER_METRICS_PORT}`,
+      bindAddress: `${metricsHost(config)}:${config.WORKER_METRICS_PORT}`,
       histogramBucketOverrides: { [ORDER_METRICS.duration]: SAGA_DURATION_BUCKETS_MS },
     },
   };
+}
+
+/** WORKER_METRICS_HOST as a socket address's host part: an IPv6 address in brackets. */
+export function metricsHost(config: Pick<Config, 'WORKER_METRICS_HOST'>): string {
+  return isIPv6(config.WORKER_METRICS_HOST) ? `[${config.WORKER_METRICS_HOST}]` : config.WORKER_METRICS_HOST;
 }
 
 /** Installs the Temporal runtime once per process: Core's log lines into ours, and the metrics endpoint. */

@@ -18,18 +18,52 @@ function describeUnreachable(url: string, err: unknown): DatabaseUnreachableErro
   );
 }
 
-/** Creates the database named in `url` when it does not exist yet. */
-export async function createDatabaseIfMissing(url: string): Promise<boolean> {
-  const target = new URL(url);
-  const dbName = decodeURIComponent(target.pathname.replace(/^\//, ''));
+/** How a process that needs PostgreSQL at start-up waits for it (worker/main.ts, api/main.ts). */
+export interface StartUpWait {
+  /** How long to keep trying while the server refuses connections or is still starting; 0: fail at once. */
+  waitMs: number;
+  /** Called once, when the first try fails and the waiting begins. */
+  onWait?: (reason: string) => void;
+}
+
+/**
+ * The worker's and the API's wait: a PostgreSQL restart (crash recovery included)
+ * takes seconds; a server still gone after this is not coming back by itself.
+ */
+export const START_UP_WAIT_MS = 30_000;
+
+/** Errors of a server that is down, restarting or recovering: worth trying again. */
+const TRANSIENT = new Set(['ECONNREFUSED', 'ECONNRESET', '57P03' /* cannot connect now: starting up */, '57P01' /* admin shutdown */]);
+
+/**
+ * Connects to the server's `postgres` database, trying again within `wait.waitMs`
+ * while the server is down or starting: a worker restarted while PostgreSQL
+ * restarts would otherwise exit and count on its process manager.
+ */
+async function connectAdmin(url: string, wait: StartUpWait): Promise<pg.Client> {
   const admin = new URL(url);
   admin.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: admin.toString(), connectionTimeoutMillis: 5_000 });
-  try {
-    await client.connect();
-  } catch (err) {
-    throw describeUnreachable(url, err);
+  const deadline = Date.now() + wait.waitMs;
+  for (let attempt = 1; ; attempt++) {
+    const client = new pg.Client({ connectionString: admin.toString(), connectionTimeoutMillis: 5_000 });
+    try {
+      await client.connect();
+      return client;
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      const code = (err as { code?: string }).code;
+      if (!TRANSIENT.has(code ?? '') || Date.now() >= deadline) throw describeUnreachable(url, err);
+      if (attempt === 1) wait.onWait?.((err as Error).message);
+      await new Promise((r) => setTimeout(r, Math.min(500, Math.max(0, deadline - Date.now()))));
+    }
   }
+}
+
+/** Creates the database named in `url` when it does not exist yet. */
+export async function createDatabaseIfMissing(url: string, wait: StartUpWait = { waitMs: 0 }): Promise<boolean> {
+  const target = new URL(url);
+  const dbName = decodeURIComponent(target.pathname.replace(/^\//, ''));
+  const client = await connectAdmin(url, wait);
   try {
     const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [dbName]);
     if (exists.rowCount) return false;

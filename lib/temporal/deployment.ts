@@ -88,9 +88,16 @@ export async function deploymentCurrentBuildId(client: Client, deploymentName: s
   }
 }
 
-/** Open orders by the version they are pinned to; `unversioned` counts runs started before Worker Versioning (0.3 and older). */
+/** Open orders by the version they are pinned to, as workflow ids where a few are named. */
 export interface OpenOrdersByVersion {
-  unversioned: number;
+  /** Runs a worker without Worker Versioning (0.3 and older) has worked on: a 0.4 build cannot replay them. */
+  unversioned: string[];
+  /**
+   * Runs no worker has completed a task of yet (the API accepted the order while no
+   * worker ran): they have no version yet either, and take the one of the first worker
+   * that runs them, the current version's.
+   */
+  notYetTaken: string[];
   byVersion: Map<string, number>;
 }
 
@@ -100,18 +107,37 @@ export interface OpenOrdersByVersion {
  * left by an unversioned release, are never silently stuck.
  */
 export async function openOrdersByVersion(client: Client): Promise<OpenOrdersByVersion> {
-  const result: OpenOrdersByVersion = { unversioned: 0, byVersion: new Map() };
+  const result: OpenOrdersByVersion = { unversioned: [], notYetTaken: [], byVersion: new Map() };
   // Listed, not counted with GROUP BY: SQLite visibility (the dev server) groups by
   // ExecutionStatus only. Visibility carries the version as a search attribute (the
   // list's versioningInfo stays empty).
   for await (const run of client.workflow.list({ query: `WorkflowType = '${SAGA_TYPE}' AND ExecutionStatus = 'Running'` })) {
-    // A system attribute: in the untyped map only, not in typedSearchAttributes.
-    const key = (run.searchAttributes as Record<string, unknown[] | undefined>).TemporalWorkerDeploymentVersion?.[0];
-    if (typeof key !== 'string' || key === '') result.unversioned++;
-    else result.byVersion.set(key, (result.byVersion.get(key) ?? 0) + 1);
+    // System attributes: in the untyped map only, not in typedSearchAttributes.
+    const attributes = run.searchAttributes as Record<string, unknown[] | undefined>;
+    const key = attributes.TemporalWorkerDeploymentVersion?.[0];
+    if (typeof key === 'string' && key !== '') result.byVersion.set(key, (result.byVersion.get(key) ?? 0) + 1);
+    else if (attributes.BuildIds?.includes(UNVERSIONED_BUILD)) result.unversioned.push(run.workflowId);
+    else result.notYetTaken.push(run.workflowId);
   }
   return result;
 }
 
-/** The visibility filter for runs of no version: started by a worker without Worker Versioning. */
+/**
+ * The visibility filter for runs of no version: started before Worker Versioning,
+ * or not yet taken by any worker. The upgrade from 0.3 waits for both to finish
+ * (docs/operations.md, "Upgrading from 0.3").
+ */
 export const UNVERSIONED = 'TemporalWorkerDeploymentVersion IS NULL';
+
+/**
+ * The server adds this to a run's BuildIds once a worker without Worker Versioning
+ * completes one of its tasks; a versioned worker adds `pinned:<version>` instead.
+ */
+const UNVERSIONED_BUILD = 'unversioned';
+
+/**
+ * The visibility filter for runs a worker without Worker Versioning has worked on:
+ * those of a 0.3 release, which a 0.4 build must never be handed. Not a run no worker
+ * has taken yet, whose BuildIds is empty.
+ */
+export const RAN_UNVERSIONED = `${UNVERSIONED} AND BuildIds = '${UNVERSIONED_BUILD}'`;

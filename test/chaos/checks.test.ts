@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { checkRun, VIOLATION_KINDS, type ViolationKind } from '../../chaos/checks';
 import type { Ledger } from '../../chaos/ledger';
-import type { Truth } from '../../chaos/truth';
+import { temporal } from '@temporalio/proto';
+import { failedWorkflowTasks, type Truth } from '../../chaos/truth';
 
 /**
  * The chaos run's checks are only worth their "zero violations" if they find a
@@ -31,6 +32,7 @@ function consistent(): { ledger: Ledger; truth: Truth; initialStock: Record<stri
     status: 'COMPLETED',
     startedAtMs,
     result: { status: 'COMPLETED', failureReason: null },
+    failedWorkflowTasks: [],
   });
   const truth: Truth = {
     orders: [
@@ -63,10 +65,10 @@ function consistent(): { ledger: Ledger; truth: Truth; initialStock: Record<stri
     confirmations: [A, C],
     runs: [
       completed(A, 'a1', 1),
-      { workflowId: `order-${B}`, runId: 'b1', status: 'COMPLETED', startedAtMs: 2, result: { status: 'CANCELLED', failureReason: 'CANCELLED_BY_CUSTOMER' } },
-      { workflowId: `order-${C}`, runId: 'c1', status: 'COMPLETED', startedAtMs: 3, result: { status: 'FAILED', failureReason: 'PAYMENT_UNAVAILABLE' } },
+      { workflowId: `order-${B}`, runId: 'b1', status: 'COMPLETED', startedAtMs: 2, result: { status: 'CANCELLED', failureReason: 'CANCELLED_BY_CUSTOMER' }, failedWorkflowTasks: [] },
+      { workflowId: `order-${C}`, runId: 'c1', status: 'COMPLETED', startedAtMs: 3, result: { status: 'FAILED', failureReason: 'PAYMENT_UNAVAILABLE' }, failedWorkflowTasks: [] },
       completed(C, 'c2', 9),
-      { workflowId: `order-${D}`, runId: 'd1', status: 'COMPLETED', startedAtMs: 4, result: { status: 'PENDING', failureReason: null, abandoned: true } },
+      { workflowId: `order-${D}`, runId: 'd1', status: 'COMPLETED', startedAtMs: 4, result: { status: 'PENDING', failureReason: null, abandoned: true }, failedWorkflowTasks: [] },
     ],
   };
   return { ledger, truth, initialStock: { 'sku-1': 10, 'sku-2': 5 } };
@@ -127,7 +129,7 @@ describe('chaos invariant checks', () => {
     const { ledger, truth, initialStock } = consistent();
     const stray = (id: string, idempotencyKey: string | null) =>
       ({ id, status: 'FAILED', failureReason: 'OUT_OF_STOCK', attempt: 1, amountCents: 0, idempotencyKey, items: [] });
-    const run = (id: string) => ({ workflowId: `order-${id}`, runId: `r-${id}`, status: 'COMPLETED', startedAtMs: 5, result: { status: 'FAILED', failureReason: 'OUT_OF_STOCK' } });
+    const run = (id: string) => ({ workflowId: `order-${id}`, runId: `r-${id}`, status: 'COMPLETED', startedAtMs: 5, result: { status: 'FAILED', failureReason: 'OUT_OF_STOCK' }, failedWorkflowTasks: [] });
     const [x, y, z] = ['00000000-0000-5000-8000-0000000000f1', '00000000-0000-5000-8000-0000000000f2', '00000000-0000-5000-8000-0000000000f3'];
     truth.orders.push(stray(x, 'k-never-sent'), stray(y, null), stray(z, null));
     truth.runs.push(run(x), run(y), run(z));
@@ -138,7 +140,7 @@ describe('chaos invariant checks', () => {
   it('find a final status that differs from the latest acting run, and a workflow still running', () => {
     const { ledger, truth, initialStock } = consistent();
     truth.runs[3] = { ...truth.runs[3]!, result: { status: 'FAILED', failureReason: 'PAYMENT_DECLINED' } };
-    truth.runs.push({ workflowId: `order-${A}`, runId: 'a2', status: 'RUNNING', startedAtMs: 10 });
+    truth.runs.push({ workflowId: `order-${A}`, runId: 'a2', status: 'RUNNING', startedAtMs: 10, failedWorkflowTasks: [] });
     only(checkRun(ledger, truth, initialStock), ['status_differs_from_workflow', 'workflow_left_running']);
   });
 
@@ -153,9 +155,46 @@ describe('chaos invariant checks', () => {
     only(checkRun(ledger, truth, initialStock), ['cancel_not_honoured', 'charge_without_stock']);
   });
 
+  it('count every failed workflow task, also of a run that later completed, and name its run and cause', () => {
+    const { ledger, truth, initialStock } = consistent();
+    const nondeterminism = {
+      cause: 'NON_DETERMINISTIC_ERROR',
+      message: '[TMPRL1100] Nondeterminism error: Timer machine does not handle this event: HistoryEvent(id: 14, WorkflowExecutionUpdateCompleted)',
+    };
+    // Order C's second run failed two tasks and was then replayed to the end by a task that succeeded:
+    // every status and all the money agree, only the history shows it.
+    truth.runs[3] = { ...truth.runs[3]!, failedWorkflowTasks: [nondeterminism, nondeterminism] };
+    const result = checkRun(ledger, truth, initialStock);
+    expect(result.violations.workflow_task_failed).toBe(2);
+    only(result, ['workflow_task_failed', 'workflow_task_failed']);
+    expect(result.examples.workflow_task_failed).toEqual([`order-${C}/c2 (NON_DETERMINISTIC_ERROR)`]);
+  });
+
   it('count orders without a final status as unfinished', () => {
     const { ledger, truth, initialStock } = consistent();
     truth.orders[0] = { ...truth.orders[0]!, status: 'PAID' };
     expect(checkRun(ledger, truth, initialStock).unfinished).toBe(1);
+  });
+
+  it("read a run's failed workflow tasks from its history: each failure with its cause, nothing for a timed-out task", () => {
+    const { WorkflowTaskFailedCause: Cause } = temporal.api.enums.v1;
+    const history: temporal.api.history.v1.IHistory = {
+      events: [
+        { workflowExecutionStartedEventAttributes: {} },
+        { workflowTaskTimedOutEventAttributes: {} }, // the worker was killed: not a failure
+        {
+          workflowTaskFailedEventAttributes: {
+            cause: Cause.WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR,
+            failure: { message: '[TMPRL1100] Nondeterminism error: Timer machine does not handle this event\nstack: ...' },
+          },
+        },
+        { workflowTaskFailedEventAttributes: { cause: Cause.WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE, failure: { message: 'boom' } } },
+        { workflowTaskCompletedEventAttributes: {} },
+      ],
+    };
+    expect(failedWorkflowTasks(history)).toEqual([
+      { cause: 'NON_DETERMINISTIC_ERROR', message: '[TMPRL1100] Nondeterminism error: Timer machine does not handle this event' },
+      { cause: 'WORKFLOW_WORKER_UNHANDLED_FAILURE', message: 'boom' },
+    ]);
   });
 });

@@ -6,7 +6,7 @@ import { temporal } from '@temporalio/proto';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { UNVERSIONED, openOrdersByVersion } from '../../lib/temporal/deployment';
+import { RAN_UNVERSIONED, UNVERSIONED, openOrdersByVersion } from '../../lib/temporal/deployment';
 import type { Pool } from '../../lib/db/pool';
 import { workflowIdFor } from '../../workflows/types';
 import { freshProduct, testPool } from '../support/db';
@@ -153,8 +153,48 @@ describe("the upgrade query for runs of a release without Worker Versioning (doc
       return ids.includes(handle!.workflowId) ? ids : undefined;
     });
     expect(found).toContain(handle!.workflowId);
-    // npm start counts it the same way before it lets a build take new orders.
-    expect((await openOrdersByVersion(client)).unversioned).toBeGreaterThanOrEqual(1);
+    // npm start counts it as a 0.3 run before it lets a build take new orders, and its terminate advice finds it.
+    expect((await openOrdersByVersion(client)).unversioned).toContain(handle!.workflowId);
+    const advised: string[] = [];
+    for await (const w of client.workflow.list({ query: `WorkflowType = 'orderSaga' AND ExecutionStatus = 'Running' AND ${RAN_UNVERSIONED}` })) {
+      advised.push(w.workflowId);
+    }
+    expect(advised).toContain(handle!.workflowId);
     await handle!.terminate('test over');
+  });
+});
+
+describe("npm start's count of 0.3 runs (openOrdersByVersion)", () => {
+  it('does not count an order no worker has taken yet: its run has no version until its first workflow task completes', async () => {
+    // The API alone: the order is accepted and its run started, and no worker polls its queue yet.
+    const own = `not-yet-taken-${randomUUID().slice(0, 8)}`;
+    const apiOnly = await startStack('not-yet-taken', { WORKER_DEPLOYMENT_NAME: own, WORKER_BUILD_ID: 'build-c' }, { worker: false });
+    try {
+      const product = await freshProduct(pool, { stock: 5, priceCents: 300 });
+      const res = await call(apiOnly.baseUrl, 'POST', '/api/orders', { customerId: 'c-not-yet-taken', items: [{ productId: product.id, quantity: 1 }] });
+      expect(res.status).toBe(202);
+      const workflowId = workflowIdFor(res.body.orderId as string);
+      await waitFor('visibility to list the run', async () => {
+        for await (const w of client.workflow.list({ query: `WorkflowId = '${workflowId}' AND ExecutionStatus = 'Running'` })) return w;
+        return undefined;
+      });
+      expect(await versioningOf(res.body.orderId as string)).toBeFalsy(); // what made it look like a 0.3 run
+
+      const open = await openOrdersByVersion(client);
+      expect(open.unversioned).not.toContain(workflowId);
+      expect(open.notYetTaken).toContain(workflowId);
+      // Nor does the terminate command npm start advises for 0.3 runs find it.
+      const matched: string[] = [];
+      for await (const w of client.workflow.list({ query: `WorkflowType = 'orderSaga' AND ExecutionStatus = 'Running' AND ${RAN_UNVERSIONED}` })) {
+        matched.push(w.workflowId);
+      }
+      expect(matched).not.toContain(workflowId);
+
+      // It is an order of this release: the first worker to poll runs it to the end.
+      await apiOnly.startWorker();
+      expect(await untilTerminal(apiOnly.baseUrl, res.body.orderId as string, 30_000)).toMatchObject({ status: 'COMPLETED' });
+    } finally {
+      await apiOnly.stop();
+    }
   });
 });

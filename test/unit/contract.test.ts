@@ -26,7 +26,7 @@ interface OpenApi {
 }
 interface Operation {
   security?: unknown[];
-  responses: Record<string, { content?: Record<string, { schema?: ErrorSchema }> }>;
+  responses: Record<string, { content?: Record<string, { schema?: ErrorSchema }>; headers?: Record<string, unknown> }>;
 }
 /** Just enough of an error answer's JSON Schema to read the codes it allows. */
 interface ErrorSchema {
@@ -389,6 +389,20 @@ describe('every answer is in the served document', () => {
   });
 });
 
+describe('the open demo answers to loopback names only', () => {
+  it('403 HOST_NOT_ALLOWED on every operation for a Host that is not localhost, 127.0.0.1 or [::1]', async () => {
+    const server = build('open');
+    for (const [path, item] of Object.entries(served.open!.doc.paths)) {
+      for (const method of METHODS) {
+        if (!item[method]) continue;
+        const url = path.replace('{id}', path.startsWith('/api/orders') ? UNKNOWN_ORDER : 'sku-1');
+        const send = request(server)[method as 'get'](url).set('Host', 'rebound.example:3000');
+        await expectAnswer('open', `${method.toUpperCase()} ${path}`, send, 403, 'HOST_NOT_ALLOWED');
+      }
+    }
+  });
+});
+
 describe('wrong methods', () => {
   it.each(['open', 'keyed'] as const)('%s: a known path asked with a method it does not serve is 405 with Allow, in the error envelope', async (mode) => {
     const server = build(mode);
@@ -426,7 +440,9 @@ describe('security follows the running mode', () => {
         const name = `${method.toUpperCase()} ${path}`;
         expect(op.security ?? [], `open ${name}`).toEqual([]);
         expect(op.responses['401'], `open ${name}`).toBeUndefined();
-        expect(op.responses['403'], `open ${name}`).toBeUndefined();
+        // Open, the only 403 is the loopback demo's refusal of other host names (api/host-check.ts).
+        expect(op.responses['403']?.content?.['application/json']?.schema?.properties?.error?.properties?.code?.enum, `open ${name}`).toEqual(['HOST_NOT_ALLOWED']);
+        expect(op.responses['403']?.headers?.['WWW-Authenticate'], `open ${name}`).toBeUndefined();
         const secured = path.startsWith('/api/orders') || name === 'PUT /api/products/{id}' || name === 'GET /api/caller';
         const keyedOp = keyed.paths[path]?.[method];
         expect(keyedOp?.security, `keyed ${name}`).toEqual(secured ? [{ bearerAuth: [] }] : undefined);

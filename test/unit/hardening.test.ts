@@ -216,6 +216,27 @@ describe('hardening', () => {
     expect(docs.headers['content-security-policy']).not.toContain('unsafe-inline\';script');
   });
 
+  it('open (no API_KEYS), only loopback host names are served: a page whose name was rebound to 127.0.0.1 is refused', async () => {
+    const open = app();
+    for (const host of ['localhost:3000', '127.0.0.1:3000', '[::1]:3000', 'localhost', 'LOCALHOST:3000']) {
+      const res = await request(open).get('/api/products').set('Host', host);
+      expect(res.status, host).toBe(200);
+    }
+    for (const host of ['attacker.example:3000', 'attacker.example', '127.0.0.1.attacker.example:3000', 'localhost.attacker.example']) {
+      const res = await request(open).post('/api/orders').set('Host', host).send(order('c-rebound'));
+      expect(res.status, host).toBe(403);
+      expect(res.body.error.code).toBe('HOST_NOT_ALLOWED');
+    }
+    expect((await pool.query("SELECT 1 FROM orders WHERE customer_id = 'c-rebound'")).rowCount).toBe(0);
+    const page = await request(open).get('/').set('Host', 'attacker.example:3000');
+    expect(page.status).toBe(403);
+    // With API keys (or ALLOW_OPEN_API behind a gateway) the API is reached by other names.
+    const keyed = await request(app({ apiKeys: ['shop=k-1'] })).get('/healthz').set('Host', 'orders.internal:3000');
+    expect(keyed.status).toBe(200);
+    const gateway = await request(app({ loopbackHostsOnly: false })).get('/healthz').set('Host', 'orders.internal:3000');
+    expect(gateway.status).toBe(200);
+  });
+
   it('CORS is closed by default: no Access-Control-Allow-Origin, and preflights are not answered', async () => {
     const res = await request(app()).get('/api/products').set('Origin', 'https://evil.example');
     expect(res.headers['access-control-allow-origin']).toBeUndefined();

@@ -117,3 +117,17 @@ describe('the API entry point (npm run api)', () => {
     }
   });
 });
+
+describe("the worker's metrics endpoint", () => {
+  it('listens where WORKER_METRICS_HOST says (npm start sets 127.0.0.1), on every interface by default', async () => {
+    const { metricsExporter } = await import('../../worker/runtime');
+    const bindAddress = (env: NodeJS.ProcessEnv) => {
+      const exporter = metricsExporter(loadConfig(env));
+      return exporter && 'prometheus' in exporter ? exporter.prometheus.bindAddress : undefined;
+    };
+    expect(bindAddress({})).toBe('0.0.0.0:9464');
+    expect(bindAddress({ WORKER_METRICS_HOST: '127.0.0.1', WORKER_METRICS_PORT: '9500' })).toBe('127.0.0.1:9500');
+    expect(bindAddress({ WORKER_METRICS_HOST: '::1' })).toBe('[::1]:9464');
+    expect(configError({ WORKER_METRICS_HOST: 'not an address' })).toMatch(/WORKER_METRICS_HOST/);
+  });
+});
