@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createActivities } from '../../activities';
 import { paymentIdempotencyKey } from '../../providers/payment-provider';
 import { seedCatalogueIfEmpty } from '../../store/catalogue';
+import { moveToNextAttempt, withdrawStart } from '../../store/orders';
 import { createDatabaseIfMissing, migrate } from '../../lib/db/migrate';
 import { createPool } from '../../lib/db/pool';
 import { PROJECT_ROOT } from '../../lib/paths';
@@ -135,6 +136,18 @@ describe('the compose stack database roles (docker/postgres-init.sql)', () => {
       await app.query(`UPDATE orders SET status = 'RESERVED' WHERE id = $1`, [id]);
       const { rows } = await app.query<{ status: string }>(`SELECT status FROM order_status_history WHERE order_id = $1 ORDER BY id`, [id]);
       expect(rows.map((r) => r.status)).toEqual(['PENDING', 'RESERVED']);
+      // A retry's attempt withdrawn: migration 008's trigger takes back the history it wrote.
+      await app.query(`UPDATE orders SET status = 'FAILED', failure_reason = 'PAYMENT_UNAVAILABLE' WHERE id = $1`, [id]);
+      const pool = new pg.Pool({ connectionString: appUrl(), max: 1 });
+      try {
+        const [next, token] = [{ orderId: id, attempt: 2 }, randomUUID()];
+        expect(await moveToNextAttempt(pool, next, token)).toBe(true);
+        expect(await withdrawStart(pool, next, token)).toBe('WITHDRAWN');
+      } finally {
+        await pool.end();
+      }
+      const after = await app.query<{ status: string }>(`SELECT status FROM order_status_history WHERE order_id = $1 ORDER BY id`, [id]);
+      expect(after.rows.map((r) => r.status)).toEqual(['PENDING', 'RESERVED', 'FAILED']);
       await app.query(`DELETE FROM orders WHERE id = $1`, [id]);
       const left = await app.query(`SELECT 1 FROM order_status_history WHERE order_id = $1`, [id]);
       expect(left.rowCount).toBe(0);
