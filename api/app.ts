@@ -7,7 +7,7 @@ import type { Logger } from '../lib/logger';
 import { authenticate, requireAdmin, requireCaller } from './auth';
 import { corsFor } from './cors';
 import { operationsAt } from './contract';
-import { errorHandler, methodNotAllowed, notFoundRoute } from './errors';
+import { apiErrorHandler, methodNotAllowed, notFoundRoute } from './errors';
 import { loopbackHostsOnly } from './host-check';
 import { createLoadShedder } from './load-shedding';
 import { createMetrics } from './metrics';
@@ -107,6 +107,6 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
   app.use(notFoundRoute);
-  app.use(errorHandler(deps.logger));
+  app.use(apiErrorHandler(deps.logger));
   return app;
 }

@@ -53,8 +53,10 @@ const startRefused = (what: string): ErrorAnswer => ({
 const databaseUnavailable = (what: string): ErrorAnswer => ({
   status: 503,
   code: 'DATABASE_UNAVAILABLE',
-  when: `PostgreSQL failed the write, and ${what} Retry later.`,
+  when: `PostgreSQL is unreachable or went away; ${what} Retry after \`Retry-After\` seconds.`,
+  retryAfter: true,
 });
+const readUnavailable = databaseUnavailable('nothing was read.');
 const orderNotFound: ErrorAnswer = { status: 404, code: 'ORDER_NOT_FOUND', when: "no such order, a malformed id, or another caller's order." };
 const validationFailed = (what: string): ErrorAnswer => ({
   status: 400,
@@ -63,11 +65,11 @@ const validationFailed = (what: string): ErrorAnswer => ({
 });
 
 export const OPERATIONS: readonly OperationContract[] = [
-  { method: 'get', path: '/api/products', errors: [] },
+  { method: 'get', path: '/api/products', errors: [readUnavailable] },
   {
     method: 'get',
     path: '/api/products/{id}',
-    errors: [{ status: 404, code: 'PRODUCT_NOT_FOUND', when: 'no such product (also for a malformed id).' }],
+    errors: [{ status: 404, code: 'PRODUCT_NOT_FOUND', when: 'no such product (also for a malformed id).' }, readUnavailable],
   },
   {
     method: 'put',
@@ -81,6 +83,9 @@ export const OPERATIONS: readonly OperationContract[] = [
         code: 'STOCK_BELOW_RESERVED',
         when: 'the stock on hand asked for is below what open reservations hold (`details.reserved`); nothing changed.',
       },
+      databaseUnavailable(
+        'the message says whether nothing was changed (no connection could be had) or the product may have been saved (the connection dropped during the write): the same PUT is safe to send again.',
+      ),
     ],
   },
   {
@@ -108,13 +113,15 @@ export const OPERATIONS: readonly OperationContract[] = [
         when: 'the workflow could not be started and the order was withdrawn; no order exists and none will run. Retry later.',
       },
       startRefused('the order was withdrawn and nothing happened.'),
-      databaseUnavailable('the order was then confirmed not to exist: nothing happened.'),
+      databaseUnavailable(
+        'the message says which: nothing was changed (PostgreSQL was not reached, or the order was confirmed taken back), or the order may have been recorded but its saga was not started, so it will not go ahead (a record left behind is withdrawn within a minute). Neither names an order.',
+      ),
       overloaded,
     ],
   },
-  { method: 'get', path: '/api/orders', auth: 'caller', errors: [validationFailed('the query (status, customerId, limit 1–200)')] },
-  // Answers today what it answered before this table: the order, or 404 for every id it will not show.
-  { method: 'get', path: '/api/orders/{id}', auth: 'caller', errors: [orderNotFound] },
+  { method: 'get', path: '/api/orders', auth: 'caller', errors: [validationFailed('the query (status, customerId, limit 1–200)'), readUnavailable] },
+  // The order, or 404 for every id it will not show.
+  { method: 'get', path: '/api/orders/{id}', auth: 'caller', errors: [orderNotFound, readUnavailable] },
   {
     method: 'post',
     path: '/api/orders/{id}/cancel',
@@ -137,6 +144,7 @@ export const OPERATIONS: readonly OperationContract[] = [
         code: 'TEMPORAL_UNAVAILABLE',
         when: 'the workflow service did not confirm the cancel in time; it may still apply. Look the order up or retry the cancel.',
       },
+      databaseUnavailable('the cancel was not sent (or was refused by the order), so nothing was changed.'),
     ],
   },
   {
@@ -158,7 +166,9 @@ export const OPERATIONS: readonly OperationContract[] = [
         when: 'the new attempt could not be started and was withdrawn; the order is FAILED as before. Retry later.',
       },
       startRefused('the new attempt was withdrawn and the order is FAILED as before.'),
-      databaseUnavailable('the new attempt was then confirmed not made: the order is FAILED as before.'),
+      databaseUnavailable(
+        'the message says which: nothing was changed (the order is FAILED as before), or the new attempt may have been recorded but was not started, so it will not run (the order may show PENDING until it is put back, within a minute, to FAILED as before).',
+      ),
       overloaded,
     ],
   },

@@ -116,7 +116,8 @@ function inWords(status, error, retryAfter) {
     // The API's own words: for an order "nothing was changed", for a cancel "it may still apply".
     TEMPORAL_UNAVAILABLE: `The workflow service did not answer in time: ${error.message}`,
     TEMPORAL_START_REFUSED: 'The workflow service refused the start: nothing happened. The service needs fixing.',
-    DATABASE_UNAVAILABLE: 'The database is unavailable: nothing happened. Try again later.',
+    // The API's words say whether nothing was changed or the order may be listed until it is withdrawn.
+    DATABASE_UNAVAILABLE: error.message,
     OUTCOME_UNKNOWN: 'The outcome is unknown: look the order up before trying again.',
     STOCK_BELOW_RESERVED: `Open orders hold ${details.reserved ?? 'more'} of it: stock on hand cannot go below that.`,
     VALIDATION_FAILED: `Not valid: ${Array.isArray(details) ? details.map((d) => `${d.path}: ${d.message}`).join('; ') : error.message}`,

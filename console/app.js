@@ -237,7 +237,11 @@ async function refreshProducts() {
 /** One Idempotency-Key per order the form is placing: a resend after a lost answer finds the same order. */
 let pendingKey = /** @type {string | null} */ (null);
 
-/** Answers after which no order exists: the request was refused before anything was written, or withdrawn. */
+/**
+ * Answers after which no order of this request goes ahead: refused before anything was written, withdrawn,
+ * or (DATABASE_UNAVAILABLE) recorded at most as a start that never came, which the API withdraws. A new key
+ * then places the next order at once instead of waiting for that withdrawal.
+ */
 const NOTHING_HAPPENED_503 = new Set(['OVERLOADED', 'TEMPORAL_UNAVAILABLE', 'TEMPORAL_START_REFUSED', 'DATABASE_UNAVAILABLE']);
 /** @param {ApiError} err */
 const nothingHappened = (err) =>

@@ -20,8 +20,13 @@ GRANT CONNECT, TEMPORARY ON DATABASE :"orders_db" TO :"app_role";
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 ALTER SCHEMA public OWNER TO :"owner_role";
 GRANT USAGE ON SCHEMA public TO :"app_role";
--- Every table and sequence the owner's migrations create, now and later.
-ALTER DEFAULT PRIVILEGES FOR ROLE :"owner_role" IN SCHEMA public
+-- Every schema, table and sequence the owner's migrations create, now and later, in any
+-- schema: migration 002 adds `simulated_provider`, and a schema the app role may not enter
+-- fails every statement in it (a charge that retries for ever) rather than the migration.
+-- USAGE only on schemas: the app role creates nothing in them.
+ALTER DEFAULT PRIVILEGES FOR ROLE :"owner_role"
+  GRANT USAGE ON SCHEMAS TO :"app_role";
+ALTER DEFAULT PRIVILEGES FOR ROLE :"owner_role"
   GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO :"app_role";
-ALTER DEFAULT PRIVILEGES FOR ROLE :"owner_role" IN SCHEMA public
+ALTER DEFAULT PRIVILEGES FOR ROLE :"owner_role"
   GRANT USAGE, SELECT ON SEQUENCES TO :"app_role";

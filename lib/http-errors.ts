@@ -13,6 +13,8 @@ export class HttpError extends Error {
     readonly code: string,
     message: string,
     readonly details?: unknown,
+    /** Sent as `Retry-After`: when the client may usefully try again. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
   }
@@ -54,6 +56,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       message: httpError.message,
     };
     if (httpError.details !== undefined) body.details = httpError.details;
+    if (httpError.retryAfterSeconds !== undefined) res.set('Retry-After', String(httpError.retryAfterSeconds));
     res.status(httpError.status).json({ error: body });
   };
 }

@@ -204,12 +204,17 @@ export type StartSettlement = 'WITHDRAWN' | 'CLAIMED';
 /**
  * Moves a FAILED order from attempt `ref.attempt - 1` to `ref.attempt`, PENDING
  * and STARTING under `startToken`, for a retry. False when the order is not (or
- * no longer) FAILED at that attempt with PAYMENT_UNAVAILABLE.
+ * no longer) FAILED at that attempt with PAYMENT_UNAVAILABLE. What it overwrites
+ * is kept in the prior_* columns (migration 008), so that withdrawStart can put
+ * the order back exactly as it was.
  */
 export async function moveToNextAttempt(db: Queryable, ref: OrderRef, startToken: string): Promise<boolean> {
+  // The right-hand sides read the row as it was before this UPDATE.
   const res = await db.query(
     `UPDATE orders SET attempt = $2, status = 'PENDING', failure_reason = NULL, start_state = 'STARTING',
-                       claimed_run_id = NULL, start_token = $3, updated_at = now()
+                       claimed_run_id = NULL, start_token = $3, updated_at = now(),
+                       prior_updated_at = updated_at, prior_start_state = start_state,
+                       prior_start_token = start_token, prior_claimed_run_id = claimed_run_id
      WHERE id = $1 AND attempt = $2 - 1 AND status = 'FAILED' AND failure_reason = 'PAYMENT_UNAVAILABLE'`,
     [ref.orderId, ref.attempt, startToken],
   );
@@ -219,8 +224,10 @@ export async function moveToNextAttempt(db: Queryable, ref: OrderRef, startToken
 /**
  * Takes back the attempt that `startToken`'s request put into STARTING, if and
  * only if no run has claimed it: a first attempt's row is deleted, a retry's row
- * goes back to the FAILED attempt before it. PostgreSQL orders this against
- * markStarted, so exactly one of "withdrawn" and "claimed" happens.
+ * goes back to the FAILED attempt before it exactly as it was (updated_at, start
+ * token and claim from the prior_* columns; migration 008's trigger takes back the
+ * attempt's history). PostgreSQL orders this against markStarted, so exactly one
+ * of "withdrawn" and "claimed" happens.
  *
  * Matching no row is read, not guessed: the attempt may be claimed (CLAIMED),
  * or already withdrawn, by an earlier try of this call whose reply was lost or
@@ -237,7 +244,10 @@ export async function withdrawStart(db: Queryable, ref: OrderRef, startToken: st
         )
       : await db.query(
           `UPDATE orders SET attempt = attempt - 1, status = 'FAILED', failure_reason = 'PAYMENT_UNAVAILABLE',
-                             start_state = 'STARTED', start_token = NULL, updated_at = now()
+                             start_state = coalesce(prior_start_state, 'STARTED'), start_token = prior_start_token,
+                             claimed_run_id = prior_claimed_run_id, updated_at = coalesce(prior_updated_at, now()),
+                             prior_updated_at = NULL, prior_start_state = NULL, prior_start_token = NULL,
+                             prior_claimed_run_id = NULL
            WHERE id = $1 AND attempt = $2 AND start_state = 'STARTING' AND start_token IS NOT DISTINCT FROM $3::uuid`,
           [ref.orderId, ref.attempt, startToken],
         );

@@ -11,10 +11,10 @@ import {
   type OrderView,
   type StartSettlement,
 } from '../../store/orders';
-import type { Pool } from '../../lib/db/pool';
+import { DatabaseNotReachedError, isDatabaseUnavailable, onConnection, type Pool, type PoolClient } from '../../lib/db/pool';
 import { isTerminal, type OrderInput, type OrderStatus } from '../../workflows/types';
 import { mayAccess, type Caller } from '../auth';
-import { HttpError } from '../errors';
+import { HttpError, databaseUnavailable } from '../errors';
 import type { CreateOrderBody } from '../schemas';
 import { priceLines } from './pricing';
 import {
@@ -98,13 +98,13 @@ export class OrderService {
   async place(body: CreateOrderBody, idempotencyKey: string | undefined, caller: Caller): Promise<PlacedOrder> {
     const hash = requestHash(body);
     if (idempotencyKey) {
-      const existing = await findOrderIdentityByKey(this.pool, caller.name, idempotencyKey);
+      const existing = await beforeAnyWrite(findOrderIdentityByKey(this.pool, caller.name, idempotencyKey));
       if (existing) return this.replay(existing, hash, body);
     }
     const orderId = randomUUID();
     const startToken = randomUUID();
 
-    const { items, amountCents } = await priceLines(this.pool, body.items);
+    const { items, amountCents } = await beforeAnyWrite(priceLines(this.pool, body.items));
     const input: OrderInput = {
       orderId,
       customerId: body.customerId,
@@ -119,15 +119,11 @@ export class OrderService {
     };
 
     const ref = { orderId, attempt: 1 };
-    // The insert may commit and lose its reply: then take it back before saying so.
-    const inserted = await insertNewOrder(this.pool, input, caller.name, startToken).catch(async () => {
-      await this.withdrawOrUnknown(ref, startToken);
-      throw databaseUnavailable();
-    });
+    const inserted = await this.commitAttempt(ref, startToken, 'order', (db) => insertNewOrder(db, input, caller.name, startToken));
     if (!inserted) {
       // A twin request (same caller, same key) inserted first: answer from its row.
       // Only a key can conflict, so one was sent.
-      const twin = await findOrderIdentityByKey(this.pool, caller.name, idempotencyKey!);
+      const twin = await beforeAnyWrite(findOrderIdentityByKey(this.pool, caller.name, idempotencyKey!));
       if (!twin) throw startRefused(new TemporalUnavailableError('the twin request withdrew the order'));
       return this.replay(twin, hash, body);
     }
@@ -136,7 +132,8 @@ export class OrderService {
   }
 
   async cancel(orderId: string, caller: Caller): Promise<{ orderId: string; status: OrderStatus }> {
-    const order = await this.identityOr404(orderId, caller);
+    // PostgreSQL is read before the cancel is sent and after Temporal refused it, never after it was accepted.
+    const order = await beforeAnyWrite(this.identityOr404(orderId, caller));
     // COMPENSATING is for the saga to judge: a repeat of a cancel being carried
     // out is accepted again, a cancel during the undoing of a failure is not.
     if (isTerminal(order.status)) throw notCancellable(order.status);
@@ -149,7 +146,7 @@ export class OrderService {
       if (err instanceof NotCancellableError || err instanceof WorkflowClosedError) {
         // The workflow's refusal is read against the row as it is now: the order
         // may have finished, or a retry may have moved it on, since the look above.
-        const now = await this.identityOr404(orderId, caller);
+        const now = await beforeAnyWrite(this.identityOr404(orderId, caller));
         if (isTerminal(now.status)) throw notCancellable(now.status);
         if (now.startState === 'STARTING') throw startInProgress(orderId);
         if (err instanceof WorkflowClosedError) throw workflowClosed(now);
@@ -171,20 +168,18 @@ export class OrderService {
    * first and goes back to attempt N if the start fails (startOrWithdraw).
    */
   async retry(orderId: string, caller: Caller): Promise<{ orderId: string; status: OrderStatus; attempt: number }> {
-    const order = await this.identityOr404(orderId, caller);
+    const order = await beforeAnyWrite(this.identityOr404(orderId, caller));
     if (order.status !== 'FAILED' || order.failureReason !== 'PAYMENT_UNAVAILABLE') throw notRetryable(order);
     // The previous run writes FAILED just before it closes; let it close.
     await this.workflows.waitForClose(orderId, 5_000);
-    const view = (await getOrder(this.pool, orderId))!;
+    const view = (await beforeAnyWrite(getOrder(this.pool, orderId)))!;
     const attempt = order.attempt + 1;
     const ref = { orderId, attempt };
     const startToken = randomUUID();
     const input = sagaInputFor(view, attempt, startToken, this.options.paymentBudgetMs);
-    const moved = await moveToNextAttempt(this.pool, ref, startToken).catch(async () => {
-      await this.withdrawOrUnknown(ref, startToken);
-      throw databaseUnavailable();
-    });
-    if (!moved) throw notRetryable((await findOrderIdentity(this.pool, orderId))!);
+    const moved = await this.commitAttempt(ref, startToken, 'retry', (db) => moveToNextAttempt(db, ref, startToken));
+    // Not moved: the order was not (or no longer) retryable, and nothing was written.
+    if (!moved) throw notRetryable((await beforeAnyWrite(findOrderIdentity(this.pool, orderId)))!);
     await this.startOrWithdraw(input, startToken, (err) =>
       err instanceof RunningAlreadyError
         ? new HttpError(409, 'RETRY_IN_PROGRESS', 'The previous run is still closing; retry in a moment.')
@@ -228,20 +223,43 @@ export class OrderService {
     // A run claimed the attempt before the withdrawal: it goes ahead, and the client hears 202.
   }
 
-  private withdrawOrUnknown(ref: { orderId: string; attempt: number }, startToken: string): Promise<StartSettlement> {
+  /**
+   * The write that commits an attempt as STARTING (an order's insert, a retry's
+   * move), before anything is asked of Temporal. When it fails, what the client
+   * hears depends on what may have reached PostgreSQL: nothing at all (no
+   * connection could be had), or a statement that may have committed before its
+   * reply was lost, which is then taken back. If PostgreSQL stays away even for
+   * that, the attempt may be recorded but no run was started for it, and the
+   * sweep of unconfirmed starts withdraws it: it will not go ahead, and the
+   * answer names no order, since there may be none.
+   */
+  private async commitAttempt<T>(
+    ref: { orderId: string; attempt: number },
+    startToken: string,
+    what: 'order' | 'retry',
+    write: (db: PoolClient) => Promise<T>,
+  ): Promise<T> {
+    try {
+      return await onConnection(this.pool, write);
+    } catch (err) {
+      if (err instanceof DatabaseNotReachedError) throw nothingChanged();
+      // No run carries this request's token, so a withdrawal cannot find the attempt claimed.
+      if ((await this.retryFenceWrite(() => withdrawStart(this.pool, ref, startToken))) === 'WITHDRAWN') throw nothingChanged();
+      throw notStarted(what);
+    }
+  }
+
+  private async withdrawOrUnknown(ref: { orderId: string; attempt: number }, startToken: string): Promise<StartSettlement> {
     return this.settle(ref, () => withdrawStart(this.pool, ref, startToken));
   }
 
-  /** A write of the start fence, retried through a short PostgreSQL hiccup; 500 OUTCOME_UNKNOWN if it stays down. */
+  /**
+   * A write of the start fence once a start was asked of Temporal, retried through
+   * a short PostgreSQL hiccup; 500 OUTCOME_UNKNOWN if it stays down: a run may exist.
+   */
   private async settle(ref: { orderId: string; attempt: number }, write: () => Promise<StartSettlement>): Promise<StartSettlement> {
-    for (const delayMs of [...FENCE_RETRY_DELAYS_MS, undefined]) {
-      try {
-        return await write();
-      } catch {
-        if (delayMs === undefined) break;
-        await new Promise((r) => setTimeout(r, delayMs));
-      }
-    }
+    const settled = await this.retryFenceWrite(write);
+    if (settled !== undefined) return settled;
     // The run may or may not hold the attempt; if none does, the sweep of
     // unconfirmed starts withdraws it within a minute. The client can look it up.
     throw new HttpError(
@@ -250,6 +268,19 @@ export class OrderService {
       'The order could not be confirmed or withdrawn. It may still go ahead: look it up before placing it again.',
       { orderId: ref.orderId, attempt: ref.attempt },
     );
+  }
+
+  /** `write`, retried through a short PostgreSQL hiccup; undefined if it kept failing. */
+  private async retryFenceWrite(write: () => Promise<StartSettlement>): Promise<StartSettlement | undefined> {
+    for (const delayMs of [...FENCE_RETRY_DELAYS_MS, undefined]) {
+      try {
+        return await write();
+      } catch {
+        if (delayMs === undefined) break;
+        await new Promise((r) => setTimeout(r, delayMs));
+      }
+    }
+    return undefined;
   }
 
   /**
@@ -328,10 +359,33 @@ function startRefused(err: unknown): HttpError {
   );
 }
 
-/** A write that failed and was then confirmed taken back (or never made). */
-function databaseUnavailable(): HttpError {
+/**
+ * `read`, made before this request wrote anything: PostgreSQL being away then
+ * means this request changed nothing, and the answer says so.
+ */
+function beforeAnyWrite<T>(read: Promise<T>): Promise<T> {
+  return read.catch((err: unknown) => {
+    throw isDatabaseUnavailable(err) ? nothingChanged() : err;
+  });
+}
+
+/** PostgreSQL was away, and this request is known to have changed nothing: never sent, refused, or taken back. */
+function nothingChanged(): HttpError {
   // Not the driver's message: it may name hosts, roles or constraints.
-  return new HttpError(503, 'DATABASE_UNAVAILABLE', 'The database failed the write; nothing was changed. Retry later.');
+  return databaseUnavailable('The database is unavailable; nothing was changed. Retry after the Retry-After delay.');
+}
+
+/** The attempt's write may have committed and could not be taken back; no run was started for it. */
+function notStarted(what: 'order' | 'retry'): HttpError {
+  return databaseUnavailable(
+    what === 'order'
+      ? 'The database became unreachable while the order was being recorded, so whether it was is not known. ' +
+          'Its saga was not started: it will not go ahead and nothing will be charged. A record left behind is withdrawn ' +
+          'within a minute. Retry later; with the same Idempotency-Key the answer may be 409 REQUEST_IN_PROGRESS until then.'
+      : 'The database became unreachable while the retry was being recorded, so whether it was is not known. ' +
+          'The new attempt was not started and will not run; until it is withdrawn, within a minute, the order may show ' +
+          'PENDING, and then it is FAILED as before. Retry later.',
+  );
 }
 
 function workflowClosed(order: OrderIdentity): HttpError {

@@ -62,20 +62,25 @@ describe('order status history', () => {
     expect(order.history[0]).not.toHaveProperty('reason');
   });
 
-  it('a retry is FAILED, then PENDING again; its withdrawal FAILED once more', async () => {
+  it('a retry is FAILED, then PENDING again; its withdrawal takes the PENDING back and leaves the row as it was', async () => {
     const { ref, token: first } = await placed();
     await markStarted(pool, ref, 'run-1', first);
     await transition(pool, ref, ['PENDING'], 'FAILED', 'PAYMENT_UNAVAILABLE');
+    const row = async () => (await pool.query('SELECT * FROM orders WHERE id = $1', [ref.orderId])).rows[0];
+    const before = await row();
     const next = { orderId: ref.orderId, attempt: 2 };
     const token = randomUUID();
     expect(await moveToNextAttempt(pool, next, token)).toBe(true);
+    expect(await statuses(ref.orderId)).toEqual(['PENDING', 'FAILED/PAYMENT_UNAVAILABLE', 'PENDING']);
     expect(await withdrawStart(pool, next, token)).toBe('WITHDRAWN');
-    expect(await statuses(ref.orderId)).toEqual([
-      'PENDING',
-      'FAILED/PAYMENT_UNAVAILABLE',
-      'PENDING',
-      'FAILED/PAYMENT_UNAVAILABLE',
-    ]);
+    expect(await statuses(ref.orderId)).toEqual(['PENDING', 'FAILED/PAYMENT_UNAVAILABLE']);
+    expect(await row()).toEqual(before);
+    // Withdrawn again (a retried call whose first reply was lost): still WITHDRAWN, still nothing changed.
+    expect(await withdrawStart(pool, next, token)).toBe('WITHDRAWN');
+    expect(await row()).toEqual(before);
+    // The run of attempt 1 holds its claim as before: a retried claim of it still succeeds, another run's does not.
+    expect(await markStarted(pool, ref, 'run-1', first)).toBe(true);
+    expect(await markStarted(pool, ref, 'run-other', first)).toBe(false);
   });
 
   it('is rolled back with the change it belongs to', async () => {

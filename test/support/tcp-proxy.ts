@@ -1,10 +1,12 @@
 import net from 'node:net';
 
 /**
- * A TCP proxy between the API and Temporal that can hold the server's replies:
- * requests still reach the server and take effect, but their answers wait, so
- * the caller's deadline expires on a call that did happen. That is the
- * ambiguous outcome a slow or partitioned server produces.
+ * A TCP proxy between the API and a server (Temporal, PostgreSQL) that can hold
+ * the server's replies: requests still reach the server and take effect, but
+ * their answers wait, so the caller's deadline expires on a call that did
+ * happen. That is the ambiguous outcome a slow or partitioned server produces.
+ * cut() is the server going away: every connection drops, held replies unsent,
+ * and new ones are refused.
  */
 export class ReplyHoldingProxy {
   private readonly server: net.Server;
@@ -47,7 +49,15 @@ export class ReplyHoldingProxy {
     for (const send of this.held.splice(0)) send();
   }
 
+  async cut(): Promise<void> {
+    this.held.length = 0;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const s of this.sockets) s.destroy();
+    await closed;
+  }
+
   async stop(): Promise<void> {
+    if (!this.server.listening) return;
     this.releaseReplies();
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));

@@ -8,6 +8,7 @@ import { TemporalUnavailableError, WorkflowClosedError, type OrderWorkflows } fr
 import type { Pool } from '../../lib/db/pool';
 import { recordingWorkflows, testApp } from '../support/app';
 import { freshProduct, testPool } from '../support/db';
+import { hookQueries } from '../support/query-hook';
 
 /**
  * The served contract against what the app answers: each route's error paths (bad
@@ -109,28 +110,17 @@ async function expectAnswer(
   return res;
 }
 
-/** A pool (and its clients) whose queries matching `failing` reject, as when PostgreSQL is down for them. */
-function failingPool(failing: RegExp): Pool {
-  const failQueries = <T extends object>(db: T): T =>
-    new Proxy(db, {
-      get(target, prop, receiver) {
-        const value: unknown = Reflect.get(target, prop, receiver);
-        if (typeof value !== 'function') return value;
-        if (prop === 'query') {
-          // pg's query() has many overloads; the first argument is the SQL text or a config holding it.
-          return (...args: unknown[]) => {
-            const first = args[0] as string | { text?: string };
-            const text = typeof first === 'string' ? first : first?.text ?? '';
-            if (failing.test(text)) return Promise.reject(new Error('connection terminated'));
-            return value.apply(target, args);
-          };
-        }
-        // Transactions run on a client from connect(): it fails the same queries.
-        if (prop === 'connect') return async () => failQueries(await value.apply(target, []));
-        return value.bind(target);
-      },
-    });
-  return failQueries(pool);
+/** What pg rejects a statement with when its connection drops (PostgreSQL gone, a network cut). */
+const connectionLost = () => new Error('Connection terminated unexpectedly');
+/** What PostgreSQL answers a statement it cannot run: here, a schema older than the code. */
+const statementRefused = () => Object.assign(new Error('column "start_token" does not exist'), { code: '42703', severity: 'ERROR' });
+
+/**
+ * A pool (and its clients) whose queries matching `failing` reject with `error`:
+ * by default as when PostgreSQL goes away under them.
+ */
+function failingPool(failing: RegExp, error: () => Error = connectionLost): Pool {
+  return hookQueries(pool, (text, send) => (failing.test(text) ? Promise.reject(error()) : send()));
 }
 
 const orderFor = (productId: string, customerId = 'c-contract') => ({ customerId, items: [{ productId, quantity: 1 }] });
@@ -204,8 +194,9 @@ describe('every answer is in the served document', () => {
     };
     await expectAnswer('open', op, post(build('open', { workflows: refused })).send(orderFor(sku.id)), 503, 'TEMPORAL_START_REFUSED');
     await expectAnswer('open', op, post(build('open', { pool: failingPool(/^WITH o AS/) })).send(orderFor(sku.id)), 503, 'DATABASE_UNAVAILABLE');
-    // A read that fails before anything was written is a plain 500.
-    await expectAnswer('open', op, post(build('open', { pool: failingPool(/FROM products/) })).send(orderFor(sku.id)), 500, 'INTERNAL');
+    // A read that fails before anything was written: nothing happened.
+    const priceless = await expectAnswer('open', op, post(build('open', { pool: failingPool(/FROM products/) })).send(orderFor(sku.id)), 503, 'DATABASE_UNAVAILABLE');
+    expect(priceless.body.error.message).toMatch(/nothing was changed/);
     // Temporal does not answer and PostgreSQL refuses the withdrawal: nobody knows whether the order goes ahead.
     const unknown = build('open', { workflows: down, pool: failingPool(/^DELETE FROM orders/) });
     await expectAnswer('open', op, post(unknown).send(orderFor(sku.id)), 500, 'OUTCOME_UNKNOWN');
@@ -306,7 +297,7 @@ describe('every answer is in the served document', () => {
     const refused: OrderWorkflows = { ...recordingWorkflows().workflows, start: async () => Promise.reject(new Error('codec: no key')) };
     await expectAnswer('open', op, retry(await failedOrder(), build('open', { workflows: refused })), 503, 'TEMPORAL_START_REFUSED');
     await expectAnswer('open', op, retry(await failedOrder(), build('open', { pool: failingPool(/^UPDATE orders SET attempt = \$2/) })), 503, 'DATABASE_UNAVAILABLE');
-    await expectAnswer('open', op, retry(await failedOrder(), build('open', { pool: failingPool(/^SELECT o.id/) })), 500, 'INTERNAL');
+    await expectAnswer('open', op, retry(await failedOrder(), build('open', { pool: failingPool(/^SELECT o.id/) })), 503, 'DATABASE_UNAVAILABLE');
     const unknown = build('open', { workflows: down, pool: failingPool(/attempt = attempt - 1/) });
     await expectAnswer('open', op, retry(await failedOrder(), unknown), 500, 'OUTCOME_UNKNOWN');
     // One slot, held by a retry whose previous run takes long to close: the next retry is shed.
@@ -330,20 +321,26 @@ describe('every answer is in the served document', () => {
     await expectAnswer('keyed', op, retry(UNKNOWN_ORDER, build('keyed')), 401, 'UNAUTHORIZED');
   });
 
-  it('a failing database: 500 INTERNAL on the /api routes, 503 from /readyz', async () => {
+  it.each([
+    ['gone (its connections dropped): 503 DATABASE_UNAVAILABLE with Retry-After', connectionLost, 503, 'DATABASE_UNAVAILABLE'],
+    ['refusing every statement: 500 INTERNAL', statementRefused, 500, 'INTERNAL'],
+  ] as const)('a database %s on the /api routes, 503 from /readyz', async (_, error, status, code) => {
     for (const mode of ['open', 'keyed'] as const) {
-      const broken = build(mode, { pool: failingPool(/./) });
+      const broken = build(mode, { pool: failingPool(/./, error) });
       const auth = mode === 'keyed' ? ADMIN : {};
-      await expectAnswer(mode, 'GET /api/products', request(broken).get('/api/products'), 500, 'INTERNAL');
-      await expectAnswer(mode, 'GET /api/products/{id}', request(broken).get('/api/products/sku-1'), 500, 'INTERNAL');
-      await expectAnswer(mode, 'PUT /api/products/{id}', request(broken).put('/api/products/sku-1').set(auth).send({ name: 'x', priceCents: 1, stock: 1 }), 500, 'INTERNAL');
-      await expectAnswer(mode, 'POST /api/orders', request(broken).post('/api/orders').set(auth).send(orderFor('sku-1')), 500, 'INTERNAL');
-      await expectAnswer(mode, 'GET /api/orders', request(broken).get('/api/orders').set(auth), 500, 'INTERNAL');
+      const answers = [
+        await expectAnswer(mode, 'GET /api/products', request(broken).get('/api/products'), status, code),
+        await expectAnswer(mode, 'GET /api/products/{id}', request(broken).get('/api/products/sku-1'), status, code),
+        await expectAnswer(mode, 'PUT /api/products/{id}', request(broken).put('/api/products/sku-1').set(auth).send({ name: 'x', priceCents: 1, stock: 1 }), status, code),
+        await expectAnswer(mode, 'POST /api/orders', request(broken).post('/api/orders').set(auth).send(orderFor('sku-1')), status, code),
+        await expectAnswer(mode, 'GET /api/orders', request(broken).get('/api/orders').set(auth), status, code),
+      ];
       for (const op of ['GET /api/orders/{id}', 'POST /api/orders/{id}/cancel', 'POST /api/orders/{id}/retry']) {
         const [method, path] = op.split(' ') as [string, string];
         const send = request(broken)[method.toLowerCase() as 'get' | 'post'](path.replace('{id}', UNKNOWN_ORDER)).set(auth);
-        await expectAnswer(mode, op, send, 500, 'INTERNAL');
+        answers.push(await expectAnswer(mode, op, send, status, code));
       }
+      for (const res of answers) expect(res.headers['retry-after'] !== undefined, res.text).toBe(status === 503);
       await expectAnswer(mode, 'GET /readyz', request(broken).get('/readyz'), 503);
     }
   });

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findOrderIdentity, markStarted } from '../../store/orders';
+import { findOrderIdentity, getOrder, markStarted } from '../../store/orders';
 import { OPEN_CALLER, type Caller } from '../../api/auth';
 import { HttpError } from '../../api/errors';
 import { OrderService } from '../../api/orders/order-service';
@@ -79,15 +79,27 @@ describe('placing an order when the start is not clearly confirmed', () => {
 describe('retrying an order when the start is not clearly confirmed', () => {
   async function failedOrder(): Promise<string> {
     const placed = await service(scripted(async () => ({ kind: 'STARTED', runId: 'run-1' }))).place(await body(), undefined, OPEN_CALLER);
-    await pool.query(`UPDATE orders SET status = 'FAILED', failure_reason = 'PAYMENT_UNAVAILABLE' WHERE id = $1`, [placed.orderId]);
+    await pool.query(`UPDATE orders SET status = 'FAILED', failure_reason = 'PAYMENT_UNAVAILABLE', updated_at = now() WHERE id = $1`, [
+      placed.orderId,
+    ]);
+    // A retry a moment later: a write of its own would show as a later updatedAt.
+    await new Promise((r) => setTimeout(r, 20));
     return placed.orderId;
   }
 
-  it("attempt 1's run is still open: 409 RETRY_IN_PROGRESS, and the order is back as it was", async () => {
+  /** Everything a refused retry must leave as it was: the whole row, and the order as GET answers it (history, updatedAt). */
+  const asItIs = async (orderId: string) => ({
+    row: (await pool.query('SELECT * FROM orders WHERE id = $1', [orderId])).rows[0],
+    view: await getOrder(pool, orderId),
+  });
+
+  it("attempt 1's run is still open: 409 RETRY_IN_PROGRESS, and the order, its history and updatedAt are exactly as they were", async () => {
     const orderId = await failedOrder();
+    const before = await asItIs(orderId);
     const workflows = scripted(async () => ({ kind: 'RUNNING_ALREADY', runningAttempt: 1 }));
     expect(await httpStatus(service(workflows).retry(orderId, OPEN_CALLER))).toBe('409 RETRY_IN_PROGRESS');
-    expect(await findOrderIdentity(pool, orderId)).toMatchObject({ attempt: 1, status: 'FAILED', failureReason: 'PAYMENT_UNAVAILABLE' });
+    expect(before.view!.history.map((h) => h.status)).toEqual(['PENDING', 'FAILED']);
+    expect(await asItIs(orderId)).toEqual(before);
   });
 
   it("attempt 2's own run is open (an earlier try of this start landed) and claims: 202", async () => {
@@ -100,19 +112,24 @@ describe('retrying an order when the start is not clearly confirmed', () => {
     expect(await findOrderIdentity(pool, orderId)).toMatchObject({ attempt: 2, status: 'PENDING' });
   });
 
-  it('start timed out and nothing claimed attempt 2: 503, the order is FAILED at attempt 1 again and can be retried', async () => {
+  it('start timed out and nothing claimed attempt 2: 503, the order exactly as it was (FAILED at attempt 1, same history and updatedAt) and can be retried', async () => {
     const orderId = await failedOrder();
+    const before = await asItIs(orderId);
     expect(await httpStatus(service(scripted(timeout)).retry(orderId, OPEN_CALLER))).toBe('503 TEMPORAL_UNAVAILABLE');
-    expect(await findOrderIdentity(pool, orderId)).toMatchObject({ attempt: 1, status: 'FAILED', failureReason: 'PAYMENT_UNAVAILABLE' });
-    expect(await service(scripted(async () => ({ kind: 'STARTED', runId: 'run-1' }))).retry(orderId, OPEN_CALLER)).toMatchObject({ attempt: 2 });
+    expect(await asItIs(orderId)).toEqual(before);
+    expect(await service(scripted(async () => ({ kind: 'STARTED', runId: 'run-2' }))).retry(orderId, OPEN_CALLER)).toMatchObject({ attempt: 2 });
+    const retried = (await getOrder(pool, orderId))!;
+    expect(retried.history.map((h) => h.status)).toEqual(['PENDING', 'FAILED', 'PENDING']);
+    expect(Date.parse(retried.updatedAt)).toBeGreaterThan(Date.parse(before.view!.updatedAt));
   });
 
   it("an open run of attempt 2 left over from an earlier retry answered 503, already refused its claim: 409, never 202 for a run that will not act", async () => {
     const orderId = await failedOrder();
     // The leftover run carries the earlier request's token; it claims nothing, and is not claimed for.
+    const before = await asItIs(orderId);
     const workflows = scripted(async () => ({ kind: 'RUNNING_ALREADY', runningAttempt: 2 }));
     expect(await httpStatus(service(workflows).retry(orderId, OPEN_CALLER))).toBe('409 RETRY_IN_PROGRESS');
-    expect(await findOrderIdentity(pool, orderId)).toMatchObject({ attempt: 1, status: 'FAILED', failureReason: 'PAYMENT_UNAVAILABLE' });
+    expect(await asItIs(orderId)).toEqual(before);
   });
 });
 

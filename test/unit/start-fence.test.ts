@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findOrderIdentity } from '../../store/orders';
+import { findOrderIdentity, getOrder } from '../../store/orders';
 import { OPEN_CALLER } from '../../api/auth';
 import { HttpError } from '../../api/errors';
 import { OrderService } from '../../api/orders/order-service';
@@ -84,14 +84,25 @@ describe('a write of the start fence that commits and loses its reply', () => {
     expect(await findOrderIdentity(pool, workflows.starts[0]!.orderId)).toBeNull();
   });
 
-  it("a retry's revert to the failed attempt: 503, and the order is FAILED at its attempt again", async () => {
+  it.each([
+    ["a retry's revert to the failed attempt", /attempt = attempt - 1/, '503 TEMPORAL_UNAVAILABLE'],
+    ["a retry's move to the next attempt", /^UPDATE orders SET attempt = \$2/, '503 DATABASE_UNAVAILABLE'],
+  ])('%s: 503, and the order is exactly as it was (FAILED at its attempt, same history and updatedAt)', async (_, lost, answered) => {
     const placed = await service(scripted(async () => ({ kind: 'STARTED', runId: 'run-1' }))).place(await body(), undefined, OPEN_CALLER);
-    await pool.query(`UPDATE orders SET status = 'FAILED', failure_reason = 'PAYMENT_UNAVAILABLE' WHERE id = $1`, [placed.orderId]);
+    await pool.query(`UPDATE orders SET status = 'FAILED', failure_reason = 'PAYMENT_UNAVAILABLE', updated_at = now() WHERE id = $1`, [
+      placed.orderId,
+    ]);
+    const asItIs = async () => ({
+      row: (await pool.query('SELECT * FROM orders WHERE id = $1', [placed.orderId])).rows[0],
+      view: await getOrder(pool, placed.orderId),
+    });
+    const before = await asItIs();
+    await new Promise((r) => setTimeout(r, 20));
     const lossy = lossyPool(pool);
-    lossy.lose(/attempt = attempt - 1/);
-    expect(await answer(service(scripted(timeout), lossy.pool).retry(placed.orderId, OPEN_CALLER))).toBe('503 TEMPORAL_UNAVAILABLE');
+    lossy.lose(lost);
+    expect(await answer(service(scripted(timeout), lossy.pool).retry(placed.orderId, OPEN_CALLER))).toBe(answered);
     expect(lossy.lost).toBe(1);
-    expect(await findOrderIdentity(pool, placed.orderId)).toMatchObject({ attempt: 1, status: 'FAILED', failureReason: 'PAYMENT_UNAVAILABLE' });
+    expect(await asItIs()).toEqual(before);
   });
 });
 
