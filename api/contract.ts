@@ -47,7 +47,8 @@ const startRefused = (what: string): ErrorAnswer => ({
   status: 503,
   code: 'TEMPORAL_START_REFUSED',
   when:
-    'Temporal refused the start for a reason a retry does not cure (UNAUTHENTICATED, PERMISSION_DENIED, a missing namespace; ' +
+    'Temporal refused the start for a reason a retry does not cure (UNAUTHENTICATED, PERMISSION_DENIED, a missing namespace, ' +
+    'the order search attributes missing and their registration refused; ' +
     `\`details.cause\` names the gRPC status); ${what} Fix the service's Temporal settings.`,
 });
 const databaseUnavailable = (what: string): ErrorAnswer => ({

@@ -93,9 +93,14 @@ async function main(): Promise<void> {
 }
 
 /** Who may call, said once at start: caller names only, never a key. */
-function logSecurity(logger: Logger, callers: readonly ApiKeyEntry[]): void {
-  const admins = callers.filter((c) => c.admin).map((c) => c.name);
-  logger.info({ callers: callers.map((c) => c.name), admins }, `API keys required: ${callers.length} callers, ${admins.length} admin`);
+function logSecurity(logger: Logger, entries: readonly ApiKeyEntry[]): void {
+  // A caller being rotated has two keys: count callers by name, and say how many keys.
+  const callers = [...new Set(entries.map((e) => e.name))];
+  const admins = [...new Set(entries.filter((e) => e.admin).map((e) => e.name))];
+  logger.info(
+    { callers, admins, keys: entries.length },
+    `API keys required: ${entries.length} keys for ${callers.length} callers, ${admins.length} admin`,
+  );
   if (admins.length === 0) {
     logger.warn('no admin in API_KEYS (name:admin=key): catalogue writes are refused, and orders without an owner are visible to no caller');
   }

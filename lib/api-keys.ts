@@ -8,6 +8,14 @@ import { createHash } from 'node:crypto';
  *   key             a bare key (the format before callers existed): a caller whose
  *                   name is derived from a digest of the key, never the key itself
  *
+ * One caller name may have several keys at a time, for a rotation: every key of a
+ * name is that caller, with its orders and its Idempotency-Keys, so the new key
+ * is added beside the old one, the client moves, and the old one is removed. A
+ * bare key's name comes from the key itself, so a new bare key would be another
+ * caller: its successor is written `key-<16 hex>=newkey` under the old one's name.
+ * The keys of one name must agree on its scope: a name that is an admin in one
+ * entry and not in another is a typo or two callers sharing a name, not a rotation.
+ *
  * An entry is named when it has a `=` followed by something other than `=`:
  * base64 keys carry `=` only as trailing padding, so `openssl rand -base64 32`
  * still reads as a bare key. A key with `=` inside must be given a name.
@@ -48,14 +56,16 @@ export function parseApiKeys(entries: readonly string[]): ApiKeyEntry[] {
     }
     return { name, key: entry.slice(split + 1), admin: scope === 'admin' };
   });
-  const seen = (pick: (e: ApiKeyEntry) => string, what: string) => {
-    const values = new Set<string>();
-    parsed.forEach((e, i) => {
-      if (values.has(pick(e))) throw new ApiKeysError(`entry ${i + 1} repeats ${what} of an earlier entry`);
-      values.add(pick(e));
-    });
-  };
-  seen((e) => e.key, 'the key');
-  seen((e) => e.name, 'the caller name');
+  const keys = new Set<string>();
+  const scopes = new Map<string, boolean>();
+  parsed.forEach((e, i) => {
+    if (keys.has(e.key)) throw new ApiKeysError(`entry ${i + 1} repeats the key of an earlier entry`);
+    keys.add(e.key);
+    const admin = scopes.get(e.name);
+    if (admin !== undefined && admin !== e.admin) {
+      throw new ApiKeysError(`entry ${i + 1} gives a caller name of an earlier entry another scope (both keys of one caller need ":admin", or neither)`);
+    }
+    scopes.set(e.name, e.admin);
+  });
   return parsed;
 }

@@ -221,6 +221,32 @@ export async function moveToNextAttempt(db: Queryable, ref: OrderRef, startToken
   return (res.rowCount ?? 0) > 0;
 }
 
+/** The 503 a withdrawn start was answered with: its code, and the cause of a refused start. */
+export interface StartRefusal {
+  code: string;
+  cause: string | null;
+}
+
+/**
+ * Why the first attempt of `orderId` was withdrawn, when it had an
+ * Idempotency-Key (only such an order can have a twin request waiting for it).
+ */
+export async function findStartRefusal(db: Queryable, orderId: string): Promise<StartRefusal | null> {
+  const res = await db.query<StartRefusal>(`SELECT code, cause FROM start_refusals WHERE order_id = $1`, [orderId]);
+  return res.rows[0] ?? null;
+}
+
+/** The latest refusal of an order `owner` placed with this Idempotency-Key in the last `withinMs`. */
+export async function findStartRefusalByKey(db: Queryable, owner: string | null, key: string, withinMs: number): Promise<StartRefusal | null> {
+  const res = await db.query<StartRefusal>(
+    `SELECT code, cause FROM start_refusals
+     WHERE coalesce(owner, '') = $1 AND idempotency_key = $2 AND refused_at > now() - make_interval(secs => $3::float8 / 1000)
+     ORDER BY refused_at DESC LIMIT 1`,
+    [owner ?? '', key, withinMs],
+  );
+  return res.rows[0] ?? null;
+}
+
 /**
  * Takes back the attempt that `startToken`'s request put into STARTING, if and
  * only if no run has claimed it: a first attempt's row is deleted, a retry's row
@@ -233,14 +259,31 @@ export async function moveToNextAttempt(db: Queryable, ref: OrderRef, startToken
  * or already withdrawn, by an earlier try of this call whose reply was lost or
  * by the sweep of unconfirmed starts (WITHDRAWN either way: what this request
  * started is gone, and nothing will act on it).
+ *
+ * A first attempt with an Idempotency-Key leaves `refusal` (if given) behind in
+ * start_refusals, written with the delete: the answer for a twin request that
+ * waits for this one (findStartRefusal). A retry's attempt leaves none.
  */
-export async function withdrawStart(db: Queryable, ref: OrderRef, startToken: string | null): Promise<StartSettlement> {
+export async function withdrawStart(db: Queryable, ref: OrderRef, startToken: string | null, refusal: StartRefusal | null = null): Promise<StartSettlement> {
   const res =
     ref.attempt === 1
       ? await db.query(
-          `DELETE FROM orders WHERE id = $1 AND attempt = 1 AND start_state = 'STARTING'
-                 AND start_token IS NOT DISTINCT FROM $2::uuid`,
-          [ref.orderId, startToken],
+          // One statement: the order is gone and its refusal recorded together, or neither.
+          `WITH gone AS (
+             DELETE FROM orders WHERE id = $1 AND attempt = 1 AND start_state = 'STARTING'
+                    AND start_token IS NOT DISTINCT FROM $2::uuid
+             RETURNING id, owner, idempotency_key
+           ), noted AS (
+             INSERT INTO start_refusals (order_id, owner, idempotency_key, code, cause)
+             SELECT id, owner, idempotency_key, $3, $4 FROM gone WHERE idempotency_key IS NOT NULL AND $3::text IS NOT NULL
+             ON CONFLICT (order_id) DO NOTHING
+           ), pruned AS (
+             -- Rows another withdrawal is pruning are skipped, not waited for: two prunes never block each other.
+             DELETE FROM start_refusals WHERE order_id IN (
+               SELECT order_id FROM start_refusals WHERE refused_at < now() - interval '1 hour' LIMIT 100 FOR UPDATE SKIP LOCKED)
+           )
+           SELECT id FROM gone`,
+          [ref.orderId, startToken, refusal?.code ?? null, refusal?.cause ?? null],
         )
       : await db.query(
           `UPDATE orders SET attempt = attempt - 1, status = 'FAILED', failure_reason = 'PAYMENT_UNAVAILABLE',

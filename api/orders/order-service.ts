@@ -3,12 +3,15 @@ import {
   confirmStart,
   findOrderIdentity,
   findOrderIdentityByKey,
+  findStartRefusal,
+  findStartRefusalByKey,
   getOrder,
   insertNewOrder,
   moveToNextAttempt,
   withdrawStart,
   type OrderIdentity,
   type OrderView,
+  type StartRefusal,
   type StartSettlement,
 } from '../../store/orders';
 import { DatabaseNotReachedError, isDatabaseUnavailable, onConnection, type Pool, type PoolClient } from '../../lib/db/pool';
@@ -72,6 +75,13 @@ function fingerprint(body: CreateOrderBody, order: (a: Line, b: Line) => number)
  */
 const TWIN_WAIT_MS = 10_000;
 
+/**
+ * How far back a twin whose insert met the key, and that then found no order
+ * under it, looks for the refusal the first request left (it looks at once;
+ * the margin is for clocks and a slow database, not for an older request).
+ */
+const REFUSAL_LOOKBACK_MS = 60_000;
+
 /** How long a write of the start fence keeps trying when PostgreSQL fails it, before admitting the outcome is unknown. */
 const FENCE_RETRY_DELAYS_MS = [100, 400, 1_000, 2_000];
 
@@ -124,7 +134,8 @@ export class OrderService {
       // A twin request (same caller, same key) inserted first: answer from its row.
       // Only a key can conflict, so one was sent.
       const twin = await beforeAnyWrite(findOrderIdentityByKey(this.pool, caller.name, idempotencyKey!));
-      if (!twin) throw startRefused(new TemporalUnavailableError('the twin request withdrew the order'));
+      // Withdrawn since: answer what the twin did.
+      if (!twin) throw answerFor(await beforeAnyWrite(findStartRefusalByKey(this.pool, caller.name, idempotencyKey!, REFUSAL_LOOKBACK_MS)));
       return this.replay(twin, hash, body);
     }
     await this.startOrWithdraw(input, startToken, startRefused);
@@ -198,7 +209,7 @@ export class OrderService {
    * back, not guessed (store/orders.ts). If PostgreSQL cannot settle it for several
    * seconds, the answer is 500 OUTCOME_UNKNOWN naming the order.
    */
-  private async startOrWithdraw(input: OrderInput, startToken: string, refusal: (err: unknown) => Error): Promise<void> {
+  private async startOrWithdraw(input: OrderInput, startToken: string, refusal: (err: unknown) => HttpError): Promise<void> {
     const ref = { orderId: input.orderId, attempt: input.attempt };
     let outcome: StartOutcome | undefined;
     let failure: unknown;
@@ -211,7 +222,7 @@ export class OrderService {
       // Claimed for that run, which then acts, and no other run can: 202.
       if ((await this.settle(ref, () => confirmStart(this.pool, ref, outcome.runId, startToken))) === 'CLAIMED') return;
       // The sweep took the attempt back while the start took far too long: the run will find nothing.
-      throw refusal(new TemporalUnavailableError('the start took too long and the order was withdrawn'));
+      throw await this.withdrawn(input, refusal(new TemporalUnavailableError('the start took too long and the order was withdrawn')));
     }
     // An open run met instead: an earlier try of this very start that landed (it
     // carries this request's token and claims the row itself), or a run of an
@@ -219,7 +230,8 @@ export class OrderService {
     // refused its claim. Never claimed on its behalf: whichever it is, the
     // withdrawal below settles it against the run's own claim.
     if (outcome) failure = new RunningAlreadyError();
-    if ((await this.withdrawOrUnknown(ref, startToken)) === 'WITHDRAWN') throw refusal(failure);
+    const answer = refusal(failure);
+    if ((await this.withdrawOrUnknown(ref, startToken, answer)) === 'WITHDRAWN') throw await this.withdrawn(input, answer);
     // A run claimed the attempt before the withdrawal: it goes ahead, and the client hears 202.
   }
 
@@ -244,13 +256,34 @@ export class OrderService {
     } catch (err) {
       if (err instanceof DatabaseNotReachedError) throw nothingChanged();
       // No run carries this request's token, so a withdrawal cannot find the attempt claimed.
-      if ((await this.retryFenceWrite(() => withdrawStart(this.pool, ref, startToken))) === 'WITHDRAWN') throw nothingChanged();
+      // The refusal is recorded with the withdrawal, for a twin request waiting on this one.
+      if ((await this.retryFenceWrite(() => withdrawStart(this.pool, ref, startToken, refusalOf(nothingChanged())))) === 'WITHDRAWN') {
+        throw nothingChanged();
+      }
       throw notStarted(what);
     }
   }
 
-  private async withdrawOrUnknown(ref: { orderId: string; attempt: number }, startToken: string): Promise<StartSettlement> {
-    return this.settle(ref, () => withdrawStart(this.pool, ref, startToken));
+  /**
+   * Withdraws the attempt, leaving `answer` for a twin request that waits for
+   * this one (recorded with the withdrawal itself, for a first attempt with an
+   * Idempotency-Key: store/orders.ts).
+   */
+  private withdrawOrUnknown(ref: { orderId: string; attempt: number }, startToken: string, answer: HttpError): Promise<StartSettlement> {
+    return this.settle(ref, () => withdrawStart(this.pool, ref, startToken, refusalOf(answer)));
+  }
+
+  /**
+   * The answer for a request whose attempt is withdrawn: the refusal recorded
+   * with the withdrawal, which is what a twin request hears too. It is this
+   * request's own `answer` unless the sweep withdrew the attempt first (a start
+   * that took far too long). Nothing recorded (no Idempotency-Key, a retry's
+   * attempt, the record unreadable): its own.
+   */
+  private async withdrawn(input: OrderInput, answer: HttpError): Promise<HttpError> {
+    if (input.attempt !== 1 || input.idempotencyKey === null) return answer;
+    const recorded = await findStartRefusal(this.pool, input.orderId).catch(() => null);
+    return recorded ? answerFor(recorded) : answer;
   }
 
   /**
@@ -304,8 +337,8 @@ export class OrderService {
       if (Date.now() > deadline) throw requestInProgress(existing.orderId);
       await new Promise((r) => setTimeout(r, 50));
       current = await findOrderIdentity(this.pool, existing.orderId);
-      // The first request withdrew it: Temporal refused it a moment ago, and no order exists.
-      if (!current) throw startRefused(new TemporalUnavailableError('the earlier request withdrew the order'));
+      // The first request withdrew it a moment ago, and no order exists: answer what it answered.
+      if (!current) throw answerFor(await beforeAnyWrite(findStartRefusal(this.pool, existing.orderId)));
     }
     return { orderId: current.orderId, status: current.status, replayed: true };
   }
@@ -345,18 +378,10 @@ class RunningAlreadyError extends Error {}
 /** The answer once a start's attempt is withdrawn: nothing happened, and why. */
 function startRefused(err: unknown): HttpError {
   // An open run met instead of a start of our own is as unknown an outcome as a timeout.
-  if (err instanceof TemporalUnavailableError || err instanceof RunningAlreadyError) {
-    return new HttpError(503, 'TEMPORAL_UNAVAILABLE', 'The workflow service is unavailable; nothing was changed. Retry later.');
-  }
+  if (err instanceof TemporalUnavailableError || err instanceof RunningAlreadyError) return answerFor(null);
   // Not transient (an expired key, a missing namespace, a codec error): the
   // operator must fix the cause, and the message says which.
-  const cause = startFailureCause(err);
-  return new HttpError(
-    503,
-    'TEMPORAL_START_REFUSED',
-    `The workflow service refused to start the order (${cause}); nothing was changed.`,
-    { cause },
-  );
+  return answerFor({ code: 'TEMPORAL_START_REFUSED', cause: startFailureCause(err) });
 }
 
 /**
@@ -386,6 +411,33 @@ function notStarted(what: 'order' | 'retry'): HttpError {
           'The new attempt was not started and will not run; until it is withdrawn, within a minute, the order may show ' +
           'PENDING, and then it is FAILED as before. Retry later.',
   );
+}
+
+/** What a withdrawal records (store/orders.ts start_refusals), so a twin request can answer the same. */
+function refusalOf(answer: HttpError): StartRefusal {
+  const cause = (answer.details as { cause?: unknown } | undefined)?.cause;
+  return { code: answer.code, cause: typeof cause === 'string' ? cause : null };
+}
+
+/**
+ * The 503 for a withdrawn attempt, built alike for the request that withdrew it
+ * and for its twin, from what was recorded. Nothing recorded: no order exists
+ * and none will run, which is all that is known.
+ */
+function answerFor(refusal: StartRefusal | null): HttpError {
+  switch (refusal?.code) {
+    case 'TEMPORAL_START_REFUSED':
+      return new HttpError(
+        503,
+        'TEMPORAL_START_REFUSED',
+        `The workflow service refused to start the order (${refusal.cause}); nothing was changed.`,
+        { cause: refusal.cause },
+      );
+    case 'DATABASE_UNAVAILABLE':
+      return nothingChanged();
+    default:
+      return new HttpError(503, 'TEMPORAL_UNAVAILABLE', 'The workflow service is unavailable; nothing was changed. Retry later.');
+  }
 }
 
 function workflowClosed(order: OrderIdentity): HttpError {

@@ -1,4 +1,4 @@
-import { findUnconfirmedStarts, withdrawStart } from '../../store/orders';
+import { findUnconfirmedStarts, withdrawStart, type StartRefusal } from '../../store/orders';
 import type { OrderRef } from '../../workflows/types';
 import type { Pool } from '../../lib/db/pool';
 import type { Logger } from '../../lib/logger';
@@ -19,6 +19,13 @@ import type { Logger } from '../../lib/logger';
  * the order goes ahead (docs/saga.md tells clients to send an Idempotency-Key).
  */
 export const SWEEP_AFTER_MS = 30_000;
+
+/**
+ * What a twin request still waiting for a withdrawn order hears (and the request
+ * that started it, if it is still alive: order-service.ts answers what was recorded):
+ * no order exists and none will run, as when Temporal did not answer in time.
+ */
+const SWEPT: StartRefusal = { code: 'TEMPORAL_UNAVAILABLE', cause: null };
 export const SWEEP_INTERVAL_MS = 15_000;
 
 /** Withdraws every attempt whose start stayed unconfirmed for `olderThanMs`; returns those it withdrew. */
@@ -29,7 +36,7 @@ export async function sweepUnconfirmedStarts(pool: Pool, olderThanMs = SWEEP_AFT
     const ref = { orderId: start.orderId, attempt: start.attempt };
     try {
       // CLAIMED: a run got there first and holds the order; nothing to do.
-      if ((await withdrawStart(pool, ref, start.startToken)) === 'WITHDRAWN') withdrawn.push(ref);
+      if ((await withdrawStart(pool, ref, start.startToken, SWEPT)) === 'WITHDRAWN') withdrawn.push(ref);
     } catch (err) {
       failure ??= err; // the others still get their turn; the next round retries this one
     }

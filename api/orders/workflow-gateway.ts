@@ -47,6 +47,13 @@ export class NotCancellableError extends Error {}
 export class WorkflowClosedError extends Error {}
 /** The call did not reach a server or a worker that could answer it in time. */
 export class TemporalUnavailableError extends Error {}
+/**
+ * The namespace lacks the order search attributes and the server refused to
+ * register them (PERMISSION_DENIED on Temporal Cloud, a role without operator
+ * rights): no start can succeed until someone registers them. Its `cause` is the
+ * server's refusal, which names the gRPC status the client hears.
+ */
+export class SearchAttributesRefusedError extends Error {}
 
 // Long enough for a healthy server under load, short enough that a client
 // holding the request open hears an answer instead of hanging.
@@ -115,15 +122,22 @@ export function temporalOrderWorkflows(client: Client, taskQueue: string, option
 
   // Registered at most once per process, and only when a start found them missing.
   let registering: Promise<unknown> | undefined;
+  // A refusal is kept until the process restarts: asking again costs every POST a
+  // call to the operator service for an answer that does not change by itself.
+  // Registering them by hand needs no restart (starts then succeed and never ask);
+  // granting the API's role operator rights instead does.
+  let refused: SearchAttributesRefusedError | undefined;
   const registerSearchAttributes = (err: unknown): Promise<unknown> => {
+    if (refused) return Promise.reject(refused);
     registering ??= withDeadline(() => ensureSearchAttributes(client, client.options.namespace)).catch((registerErr: unknown) => {
       registering = undefined;
-      // Refused (Temporal Cloud, a role without operator rights): nothing was started,
-      // so the order is withdrawn and the client hears 503, not 500.
-      throw new TemporalUnavailableError(
-        `The namespace lacks the order search attributes (${(err as Error).message}) and registering them failed ` +
-          `(${(registerErr as Error).message}); register them (docs/operations.md).`,
-      );
+      const what = `The namespace lacks the order search attributes (${(err as Error).message}) and registering them failed (${(registerErr as Error).message})`;
+      // Timed out or unreachable: nothing was started, and the next order asks again.
+      if (registerErr instanceof TemporalUnavailableError) throw new TemporalUnavailableError(`${what}.`);
+      const refusal = new SearchAttributesRefusedError(`${what}; register them (docs/operations.md).`, { cause: registerErr });
+      // Only the server's own answer is final; anything else (a bug of ours) is not remembered.
+      if (grpcErrorIn(registerErr) !== undefined) refused = refusal;
+      throw refusal;
     });
     return registering;
   };

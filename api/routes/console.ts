@@ -1,13 +1,14 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import express, { Router } from 'express';
+import { Router } from 'express';
 import helmet from 'helmet';
 import { PROJECT_ROOT } from '../../lib/paths';
 import { callerOf } from '../auth';
+import { staticFiles } from './static-files';
 
 /** The browser console: plain files, served as they are (console/, no build step; docs/console.md says why). */
 export const CONSOLE_DIR = path.join(PROJECT_ROOT, 'console');
-const ASSETS = new Set(['/app.js', '/api.js', '/console.css']);
+const ASSETS = ['/app.js', '/api.js', '/console.css'];
 
 /**
  * Stricter than the app's default policy: the console has no inline script or
@@ -33,17 +34,12 @@ export function consoleRoutes(): Router {
   const router = Router();
   // Read once: it is a file of the release, not something that changes while the process runs.
   const page = readFileSync(path.join(CONSOLE_DIR, 'index.html'), 'utf8');
-  const assets = express.static(CONSOLE_DIR, { index: false, fallthrough: true, maxAge: 0 });
 
   router.get('/', consoleCsp, (_req, res) => {
     res.set('Cache-Control', 'no-cache').type('html').send(page);
   });
 
-  router.use('/console', (req, res, next) => {
-    if (!ASSETS.has(req.path) || (req.method !== 'GET' && req.method !== 'HEAD')) return next();
-    res.set('Cache-Control', 'no-cache');
-    assets(req, res, next);
-  });
+  router.use('/console', staticFiles(CONSOLE_DIR, ASSETS, { maxAge: 0, headers: { 'Cache-Control': 'no-cache' } }));
 
   // Behind requireCaller (api/app.ts): with API_KEYS, 401 unless the key is valid.
   router.get('/api/caller', (_req, res) => {

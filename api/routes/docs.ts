@@ -1,15 +1,15 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import express, { Router } from 'express';
+import { Router } from 'express';
 import helmet from 'helmet';
-import { HttpError } from '../errors';
 import { openApiDocument } from '../openapi';
+import { staticFiles } from './static-files';
 
 // swagger-ui-dist's main module loads its 1.7 MB browser bundle into Node; we only need its folder.
 const SWAGGER_UI_DIR = path.dirname(require.resolve('swagger-ui-dist/package.json'));
 
 /** The only files of swagger-ui-dist the page uses; its index.html would load a demo API from the internet. */
-const ASSETS = new Set(['/swagger-ui.css', '/swagger-ui-bundle.js', '/favicon-32x32.png', '/favicon-16x16.png']);
+const ASSETS = ['/swagger-ui.css', '/swagger-ui-bundle.js', '/favicon-32x32.png', '/favicon-16x16.png'];
 
 /*
  * validatorUrl: null keeps Swagger UI from sending the document to validator.swagger.io;
@@ -53,7 +53,6 @@ const pageCsp = helmet.contentSecurityPolicy({
  */
 export function docsRoutes(options: { keyed: boolean }): Router {
   const router = Router();
-  const assets = express.static(SWAGGER_UI_DIR, { index: false, fallthrough: true, maxAge: '1h' });
 
   router.get('/openapi.json', (_req, res) => {
     res.json(openApiDocument(options));
@@ -63,14 +62,7 @@ export function docsRoutes(options: { keyed: boolean }): Router {
     res.type('html').send(PAGE);
   });
 
-  router.use('/docs', (req, res, next) => {
-    if (!ASSETS.has(req.path)) return next();
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.set('Allow', 'GET, HEAD');
-      return next(new HttpError(405, 'METHOD_NOT_ALLOWED', `${req.method} is not served at /docs${req.path}; it serves GET, HEAD.`));
-    }
-    assets(req, res, next);
-  });
+  router.use('/docs', staticFiles(SWAGGER_UI_DIR, ASSETS, { maxAge: '1h' }));
 
   return router;
 }

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pool } from '../../lib/db/pool';
 import { freshProduct, testPool } from '../support/db';
 import { call } from '../support/http';
-import { startStack, type Stack } from '../support/stack';
+import { startStack, waitFor, type Stack } from '../support/stack';
 
 /**
  * API_KEYS through the real entry point (`npm run api`): the process asks for
@@ -79,6 +79,59 @@ describe('with API_KEYS', () => {
       expect(await reachable(`http://${external}:${new URL(stack.baseUrl).port}/healthz`)).toBe(200);
     }
   });
+});
+
+describe('rotating a key (docs/http-api.md, "To rotate")', () => {
+  const old = `alice-old-${randomUUID()}`;
+  const fresh = `alice-new-${randomUUID()}`;
+  let stack: Stack;
+  beforeAll(async () => {
+    // The provider stays down, so the order ends FAILED / PAYMENT_UNAVAILABLE: one its caller may retry.
+    stack = await startStack('auth-rotation', { API_KEYS: `alice=${old}`, PAYMENT_FAILURE_RATE: '1', PAYMENT_BUDGET_MS: '1000' });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  const as = (key: string) => ({ Authorization: `Bearer ${key}` });
+  const failedAt = (id: string, key: string, attempt: number) =>
+    waitFor(`order ${id} FAILED`, async () => {
+      const res = await call(stack.baseUrl, 'GET', `/api/orders/${id}`, undefined, as(key));
+      const failed = res.body.status === 'FAILED' && res.body.failureReason === 'PAYMENT_UNAVAILABLE';
+      return failed && res.body.history.filter((h: { status: string }) => h.status === 'FAILED').length === attempt ? res.body : undefined;
+    });
+
+  it('old key, then both, then the new one alone: the same orders, the same Idempotency-Keys, and the caller still acts on them', async () => {
+    const product = await freshProduct(pool, { stock: 10 });
+    const customerId = `c-rotation-${randomUUID().slice(0, 8)}`;
+    const body = { customerId, items: [{ productId: product.id, quantity: 1 }] };
+    const idempotencyKey = { 'Idempotency-Key': `rotation-${randomUUID()}` };
+    const placed = await call(stack.baseUrl, 'POST', '/api/orders', body, { ...as(old), ...idempotencyKey });
+    expect(placed.status).toBe(202);
+    const id = placed.body.orderId as string;
+    await failedAt(id, old, 1);
+
+    // Step 1: the new key beside the old one, under the same caller name.
+    await stack.restartApi({ API_KEYS: `alice=${old},alice=${fresh}` });
+    const resent = await call(stack.baseUrl, 'POST', '/api/orders', body, { ...as(fresh), ...idempotencyKey });
+    expect(resent.status).toBe(202);
+    expect(resent.body.orderId).toBe(id);
+    for (const key of [old, fresh]) expect((await call(stack.baseUrl, 'GET', `/api/orders/${id}`, undefined, as(key))).status).toBe(200);
+    const retried = await call(stack.baseUrl, 'POST', `/api/orders/${id}/retry`, undefined, as(fresh));
+    expect(retried.status, JSON.stringify(retried.body)).toBe(202);
+    await failedAt(id, fresh, 2);
+
+    // Step 2: the old key removed.
+    await stack.restartApi({ API_KEYS: `alice=${fresh}` });
+    expect((await call(stack.baseUrl, 'GET', `/api/orders/${id}`, undefined, as(old))).status).toBe(401);
+    const again = await call(stack.baseUrl, 'POST', '/api/orders', body, { ...as(fresh), ...idempotencyKey });
+    expect(again.status).toBe(202);
+    expect(again.body.orderId).toBe(id);
+    const listed = await call(stack.baseUrl, 'GET', `/api/orders?customerId=${customerId}&limit=200`, undefined, as(fresh));
+    expect(listed.body.orders.map((o: { orderId: string }) => o.orderId)).toEqual([id]);
+    expect((await call(stack.baseUrl, 'POST', `/api/orders/${id}/retry`, undefined, as(fresh))).status).toBe(202);
+    expect((await pool.query(`SELECT count(*)::int AS n FROM orders WHERE customer_id = $1`, [customerId])).rows[0].n).toBe(1);
+  }, 180_000); // two restarts of the API and two failed payment budgets
 });
 
 describe('without API_KEYS (the local demo)', () => {

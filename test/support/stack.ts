@@ -20,6 +20,8 @@ export interface Stack {
   startWorker(): Promise<void>;
   /** Another worker on the stack's queue, e.g. of another build (WORKER_BUILD_ID); stopped with the stack. */
   startExtraWorker(overrides: NodeJS.ProcessEnv): { stop(): Promise<void> };
+  /** Stops the API gracefully and starts it again on the same port with `overrides` (e.g. other API_KEYS), as a redeploy does. */
+  restartApi(overrides: NodeJS.ProcessEnv): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -82,10 +84,11 @@ export async function startStack(
     ...overrides,
   };
   let worker = opts.worker === false ? undefined : launch('worker', env);
-  const api = launch('api', { ...env, ...opts.apiOverrides });
+  let api = launch('api', { ...env, ...opts.apiOverrides });
   const extras: ChildProcess[] = [];
   const baseUrl = `http://127.0.0.1:${port}`;
-  await waitFor(`the ${name} API`, async () => ((await fetch(`${baseUrl}/healthz`)).ok ? true : undefined), 60_000);
+  const apiUp = () => waitFor(`the ${name} API`, async () => ((await fetch(`${baseUrl}/healthz`)).ok ? true : undefined), 60_000);
+  await apiUp();
   return {
     baseUrl,
     taskQueue,
@@ -98,6 +101,11 @@ export async function startStack(
       const child = launch('worker', { ...env, ...extra });
       extras.push(child);
       return { stop: () => kill(child, 'SIGTERM') };
+    },
+    restartApi: async (apiOverrides) => {
+      await kill(api, 'SIGTERM');
+      api = launch('api', { ...env, ...opts.apiOverrides, ...apiOverrides });
+      await apiUp();
     },
     stop: async () => {
       await kill(api, 'SIGTERM');

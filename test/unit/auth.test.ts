@@ -183,6 +183,47 @@ describe('callers see and act on their own orders only', () => {
   });
 });
 
+describe('two keys of one caller (a rotation)', () => {
+  const OLD = 'shop-old-0123456789abcdef';
+  const NEW = 'shop-new-0123456789abcdef';
+  const both = () => testApp(pool, workflows, { apiKeys: [`shop=${OLD}`, `shop=${NEW}`, `bob=${KEYS.bob}`], rateLimitPerMinute: 0 });
+
+  it('both keys place, find, list and act on the same orders under the same Idempotency-Keys', async () => {
+    const app = both();
+    const key = `rotate-${randomUUID()}`;
+    const first = await request(app).post('/api/orders').set({ ...bearer(OLD), 'Idempotency-Key': key }).send(order());
+    expect(first.status).toBe(202);
+    const id = first.body.orderId as string;
+    const resent = await request(app).post('/api/orders').set({ ...bearer(NEW), 'Idempotency-Key': key }).send(order());
+    expect(resent.status).toBe(202);
+    expect(resent.body.orderId).toBe(id);
+    expect(resent.headers['idempotent-replayed']).toBe('true');
+    expect((await pool.query(`SELECT count(*)::int AS n FROM orders WHERE idempotency_key = $1`, [key])).rows[0].n).toBe(1);
+
+    for (const k of [OLD, NEW]) {
+      expect((await request(app).get(`/api/orders/${id}`).set(bearer(k))).status).toBe(200);
+      const listed = (await request(app).get('/api/orders?limit=200').set(bearer(k))).body.orders.map((o: { orderId: string }) => o.orderId);
+      expect(listed).toContain(id);
+      expect((await request(app).get('/api/caller').set(bearer(k))).body).toEqual({ name: 'shop', admin: false });
+    }
+    expect((await request(app).get(`/api/orders/${id}`).set(bearer(KEYS.bob))).status).toBe(404);
+    await pool.query(`UPDATE orders SET status = 'FAILED', failure_reason = 'PAYMENT_UNAVAILABLE' WHERE id = $1`, [id]);
+    expect((await request(app).post(`/api/orders/${id}/retry`).set(bearer(NEW))).status).toBe(202);
+  });
+
+  it("a bare key is rotated by naming the new key with the bare key's caller name", async () => {
+    const oldBare = 'bare-old-0123456789abcdef';
+    const name = bareKeyName(oldBare);
+    const app = testApp(pool, workflows, { apiKeys: [oldBare, `${name}=bare-new-0123456789abcdef`], rateLimitPerMinute: 0 });
+    const key = `rotate-bare-${randomUUID()}`;
+    const first = await request(app).post('/api/orders').set({ ...bearer(oldBare), 'Idempotency-Key': key }).send(order());
+    const resent = await request(app).post('/api/orders').set({ ...bearer('bare-new-0123456789abcdef'), 'Idempotency-Key': key }).send(order());
+    expect([first.status, resent.status]).toEqual([202, 202]);
+    expect(resent.body.orderId).toBe(first.body.orderId);
+    expect((await request(app).get('/api/caller').set(bearer(oldBare))).body).toEqual({ name, admin: false });
+  });
+});
+
 describe('Idempotency-Keys per caller, order ids not derivable', () => {
   it('the same key and body: the same order for the same caller, a different order for another', async () => {
     const key = `shared-${randomUUID()}`;

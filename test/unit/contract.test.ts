@@ -198,7 +198,7 @@ describe('every answer is in the served document', () => {
     const priceless = await expectAnswer('open', op, post(build('open', { pool: failingPool(/FROM products/) })).send(orderFor(sku.id)), 503, 'DATABASE_UNAVAILABLE');
     expect(priceless.body.error.message).toMatch(/nothing was changed/);
     // Temporal does not answer and PostgreSQL refuses the withdrawal: nobody knows whether the order goes ahead.
-    const unknown = build('open', { workflows: down, pool: failingPool(/^DELETE FROM orders/) });
+    const unknown = build('open', { workflows: down, pool: failingPool(/DELETE FROM orders WHERE id = \$1 AND attempt = 1/) });
     await expectAnswer('open', op, post(unknown).send(orderFor(sku.id)), 500, 'OUTCOME_UNKNOWN');
 
     let release: (() => void) | undefined;

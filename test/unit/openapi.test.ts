@@ -123,9 +123,12 @@ describe('routes and document agree', () => {
       ['patch', '/api/products/sku-1', 'GET, HEAD, PUT'],
       ['post', '/healthz', 'GET, HEAD'],
       ['post', '/docs/swagger-ui.css', 'GET, HEAD'], // an asset of the docs page
+      ['post', '/console/app.js', 'GET, HEAD'], // the console's files
+      ['delete', '/console/console.css', 'GET, HEAD'],
+      ['options', '/console/api.js', 'GET, HEAD'],
     ];
     for (const [method, url, allow] of wrongMethods) {
-      const res = await request(server)[method as 'get' | 'put' | 'post' | 'delete' | 'patch'](url);
+      const res = await request(server)[method as 'get' | 'put' | 'post' | 'delete' | 'patch' | 'options'](url);
       expect(res.status, `${method.toUpperCase()} ${url}`).toBe(405);
       expect(res.headers.allow).toBe(allow);
       expect(res.body.error.code).toBe('METHOD_NOT_ALLOWED');

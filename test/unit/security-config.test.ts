@@ -37,13 +37,24 @@ describe('API_KEYS entries', () => {
     expect(bareKeyName('k-1')).toMatch(/^key-[0-9a-f]{16}$/);
   });
 
+  it('two keys of one caller name (a rotation): both entries are that caller, a bare key\'s name included', () => {
+    const bare = 'old-bare-secret';
+    expect(parseApiKeys(['shop=old-secret', 'shop=new-secret', bare, `${bareKeyName(bare)}=new-bare-secret`])).toEqual([
+      { name: 'shop', key: 'old-secret', admin: false },
+      { name: 'shop', key: 'new-secret', admin: false },
+      { name: bareKeyName(bare), key: bare, admin: false },
+      { name: bareKeyName(bare), key: 'new-bare-secret', admin: false },
+    ]);
+    expect(parseApiKeys(['ops:admin=old-secret', 'ops:admin=new-secret']).map((e) => e.admin)).toEqual([true, true]);
+  });
+
   it.each([
     ['an unknown scope', 'shop:owner=secret-value-1'],
     ['a name with spaces', 'my shop=secret-value-1'],
     ['an empty name', '=secret-value-1'],
     ['two scopes', 'ops:admin:admin=secret-value-1'],
     ['a repeated key', 'a=secret-value-1,b=secret-value-1'],
-    ['a repeated name', 'a=secret-value-1,a=secret-value-2'],
+    ['a name that is an admin in one entry and not in another', 'a=secret-value-1,a:admin=secret-value-2'],
   ])('%s stops the start with a message that does not repeat the key', (_name, value) => {
     const message = configError({ API_KEYS: value });
     expect(message).toMatch(/API_KEYS: entry \d/);

@@ -1,14 +1,12 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { markStarted } from '../../store/orders';
 import { OPEN_CALLER } from '../../api/auth';
 import { HttpError } from '../../api/errors';
 import { OrderService } from '../../api/orders/order-service';
 import { sweepUnconfirmedStarts } from '../../api/orders/start-sweep';
-import { TemporalUnavailableError, type OrderWorkflows, type StartOutcome } from '../../api/orders/workflow-gateway';
 import type { Pool } from '../../lib/db/pool';
-import type { OrderInput } from '../../workflows/types';
 import { freshProduct, testPool } from '../support/db';
+import { releaseAll, scheduledPool, scheduledRuns, scheduledWorkflows, type ScheduledStart } from '../support/scheduled';
 
 /**
  * The start fence under interleavings that fast-check's scheduler picks: the
@@ -34,7 +32,7 @@ afterAll(async () => {
   await pool.end();
 });
 
-type Temporal = 'started' | 'created, then timed out' | 'timed out' | 'refused' | 'api died before the start' | 'api died after the start';
+type Temporal = ScheduledStart;
 const FENCE_WRITES = ['INSERT INTO orders', 'DELETE FROM orders', "SET start_state = 'STARTED'"] as const;
 
 interface Scenario {
@@ -54,74 +52,12 @@ const scenario: fc.Arbitrary<Scenario> = fc.record({
 
 /** Runs one scenario under the scheduler `s`; returns the answer and what became of the order. */
 async function play(s: fc.Scheduler, sc: Scenario) {
-  let inFlight = 0;
-  let lost = false;
-  // Every statement takes its turn from the scheduler, then runs alone.
-  const query = async (...args: unknown[]): Promise<unknown> => {
-    const text = String(args[0]);
-    await s.schedule(Promise.resolve(), text.slice(0, 40));
-    inFlight++;
-    try {
-      const result = await (pool.query as (...a: unknown[]) => Promise<unknown>)(...args);
-      if (!lost && sc.lose && text.includes(sc.lose)) {
-        lost = true;
-        throw new Error('Connection terminated unexpectedly (reply lost after commit)');
-      }
-      return result;
-    } finally {
-      inFlight--;
-    }
-  };
-  const scheduledPool = new Proxy(pool, { get: (t, p, r) => (p === 'query' ? query : Reflect.get(t, p, r)) }) as Pool;
+  const { pool: scheduled, inFlight } = scheduledPool(pool, s, '', { lose: sc.lose });
 
-  const runs: string[] = [];
-  const acted: string[] = [];
-  const runActors: Array<Promise<void>> = [];
-  /**
-   * A run of the saga: its first step claims the row, whenever a worker picks it
-   * up (the scheduler decides: before the API settles, or long after the sweep),
-   * and only a run whose claim succeeds acts.
-   */
-  const createRun = (input: OrderInput): string => {
-    const runId = `run-${runs.length + 1}`;
-    runs.push(runId);
-    runActors.push(
-      (async () => {
-        await s.schedule(Promise.resolve(), `${runId} claims`);
-        if (await markStarted(pool, { orderId: input.orderId, attempt: input.attempt }, runId, input.startToken ?? null)) acted.push(runId);
-      })(),
-    );
-    return runId;
-  };
+  const { runs, acted, actors: runActors, createRun } = scheduledRuns(s, pool);
   let placedId: string | undefined;
-  const workflows: OrderWorkflows = {
-    start: async (input): Promise<StartOutcome> => {
-      placedId = input.orderId;
-      await s.schedule(Promise.resolve(), `start: ${sc.temporal}`);
-      switch (sc.temporal) {
-        case 'started':
-          return { kind: 'STARTED', runId: createRun(input) };
-        case 'created, then timed out':
-          createRun(input);
-          throw new TemporalUnavailableError('deadline exceeded');
-        case 'timed out':
-          throw new TemporalUnavailableError('deadline exceeded');
-        case 'refused':
-          throw Object.assign(new Error('7 PERMISSION_DENIED'), { code: 7, details: 'denied', metadata: {} });
-        case 'api died before the start':
-          return new Promise<never>(() => undefined);
-        case 'api died after the start':
-          createRun(input);
-          return new Promise<never>(() => undefined);
-      }
-    },
-    cancel: async () => {
-      throw new Error('not used');
-    },
-    waitForClose: async () => undefined,
-    ping: async () => undefined,
-  };
-  const service = new OrderService(scheduledPool, workflows, { paymentBudgetMs: 60_000 });
+  const workflows = scheduledWorkflows(s, sc.temporal, createRun, { onStart: (input) => (placedId = input.orderId) });
+  const service = new OrderService(scheduled, workflows, { paymentBudgetMs: 60_000 });
   const body = { customerId: 'c-sched', items: [{ productId, quantity: 1 }], paymentMethod: 'pm_card_visa' };
   const key = sc.keyed ? `sched-${Math.random()}` : undefined;
 
@@ -134,24 +70,12 @@ async function play(s: fc.Scheduler, sc: Scenario) {
   // A sweep whose own write loses its reply fails; the next round (the final one below) retries.
   const sweeps = Array.from({ length: sc.sweeps }, async () => {
     await s.schedule(Promise.resolve(), 'sweep');
-    await sweepUnconfirmedStarts(scheduledPool, 0).catch(() => undefined);
+    await sweepUnconfirmedStarts(scheduled, 0).catch(() => undefined);
   });
 
   // Release one scheduled step at a time, and let it finish (its statement, the
   // timers of a retried write) before the next one.
-  const settled = () => (answer !== undefined || dies) && inFlight === 0;
-  for (let idle = 0; idle < 400; ) {
-    if (s.count() > 0) {
-      await s.waitNext(1);
-      idle = 0;
-    } else if (settled()) {
-      idle += 50;
-    } else {
-      idle++;
-    }
-    while (inFlight > 0) await new Promise((r) => setTimeout(r, 1));
-    await new Promise((r) => setTimeout(r, s.count() > 0 ? 0 : 5));
-  }
+  await releaseAll(s, () => (answer !== undefined || dies) && inFlight() === 0, inFlight);
   void request;
   await Promise.all([...sweeps, ...runActors].map((p) => p.catch(() => undefined)));
   // Once every request is long gone, the sweep settles whatever is left.

@@ -77,7 +77,7 @@ describe('a request that was never answered never becomes an order through our o
 describe('a write of the start fence that commits and loses its reply', () => {
   it('the withdrawal of a first attempt: 503, and the order is gone (not a 202 for an order that does not exist)', async () => {
     const lossy = lossyPool(pool);
-    lossy.lose(/^DELETE FROM orders/);
+    lossy.lose(/DELETE FROM orders WHERE id = \$1 AND attempt = 1/);
     const workflows = scripted(timeout);
     expect(await answer(service(workflows, lossy.pool).place(await body(), undefined, OPEN_CALLER))).toBe('503 TEMPORAL_UNAVAILABLE');
     expect(lossy.lost).toBe(1);
