@@ -20,26 +20,30 @@ import { ErrorType } from './types';
 const LOCAL_RETRY_THRESHOLD = '10 seconds';
 
 /**
- * Writes to our own database: wait out an outage, however long, rather than fail
- * an order. They run as local activities: a few milliseconds of SQL does not
- * need its own task on the server, and a local activity's result is recorded as
- * a marker in the workflow task that scheduled it. That removes an activity task
- * and a workflow task per step, the largest share of the server's work per order
- * (docs/benchmarks.md has the figures).
+ * completeOrder: the completion written to our own database. It runs as a local
+ * activity: a few milliseconds of SQL does not need its own task on the server,
+ * and a local activity's result is recorded as a marker in the workflow task
+ * that scheduled it. That removes an activity task and a workflow task from
+ * every completed order, the largest share of the server's work per order
+ * (docs/benchmarks.md has the figures). It waits out a database outage,
+ * however long, rather than fail an order.
+ *
+ * Only the completed order's two steps are local activities (this one and
+ * notificationFirstTry), because only there the saga accepts no Update: see
+ * "Local activities and Updates" in order-saga.ts.
  */
-export const databaseStep: LocalActivityOptions = {
+export const completionStep: LocalActivityOptions = {
   startToCloseTimeout: '10 seconds',
   localRetryThreshold: LOCAL_RETRY_THRESHOLD,
   retry: { initialInterval: '500 ms', backoffCoefficient: 2, maximumInterval: '1 minute' },
 };
 
 /**
- * markCompensating: the saga's decision to undo, recorded in PostgreSQL. A
- * regular activity, not a local one like databaseStep, so that the workflow
- * task that accepted a customer's cancel is recorded (and with it the cancel)
- * before this write can act on it: a local activity would take effect inside
- * that task, and a lost task would leave the database ahead of the history.
- * The same retries as databaseStep: wait out an outage of our database.
+ * The saga's other writes to our own database: claimOrder (the claim of a run
+ * whose reserve step did not answer), markCompensating (the decision to undo)
+ * and finishOrder (FAILED or CANCELLED). Regular activities: a cancel can be
+ * accepted while each of them runs. Their retries wait out an outage of our
+ * database, however long, and add no event to the history while they do.
  */
 export const statusWriteStep: ActivityOptions = {
   startToCloseTimeout: '10 seconds',
@@ -95,13 +99,16 @@ export const paymentStep: ActivityOptions = {
 export const PAYMENT_BACKOFF = { initialMs: 1_000, coefficient: 2, maximumMs: 30_000 } as const;
 
 /**
- * Compensations must eventually succeed: no budget, no attempt limit. They run as
- * local activities like databaseStep: release touches only our database, and a
- * refund is one short idempotent provider call.
+ * Compensations must eventually succeed: no budget, no attempt limit. Regular
+ * activities, like statusWriteStep: a repeated cancel is accepted while they
+ * run, and a provider outage during a refund may last hours, retried by the
+ * server without a workflow task or a history event per attempt. They heartbeat
+ * (activities/heartbeats.ts heartbeatingAttempt), so an attempt whose worker
+ * died is retried after seconds rather than at its start-to-close timeout.
  */
-export const compensationStep: LocalActivityOptions = {
-  startToCloseTimeout: '10 seconds',
-  localRetryThreshold: LOCAL_RETRY_THRESHOLD,
+export const compensationStep: ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  heartbeatTimeout: '3 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 };
 

@@ -24,7 +24,7 @@ import type {
 import {
   PAYMENT_BACKOFF,
   compensationStep,
-  databaseStep,
+  completionStep,
   inventoryStep,
   notificationFirstTry,
   notificationStep,
@@ -48,9 +48,10 @@ import {
 const inventory = proxyActivities<InventoryStepActivities>(inventoryStep);
 const payment = proxyActivities<PaymentStepActivities>(paymentStep);
 const notifications = proxyActivities<NotificationStepActivities>(notificationStep);
-const statusWrites = proxyActivities<Pick<OrderRecordActivities, 'markCompensating'>>(statusWriteStep);
-const db = proxyLocalActivities<OrderRecordActivities>(databaseStep);
-const compensation = proxyLocalActivities<CompensationActivities>(compensationStep);
+const statusWrites = proxyActivities<Pick<OrderRecordActivities, 'claimOrder' | 'markCompensating' | 'finishOrder'>>(statusWriteStep);
+const compensation = proxyActivities<CompensationActivities>(compensationStep);
+// The only local activities: both run once the order is COMPLETED (see "Local activities and Updates" below).
+const completion = proxyLocalActivities<Pick<OrderRecordActivities, 'completeOrder'>>(completionStep);
 const firstNotification = proxyLocalActivities<NotificationStepActivities>(notificationFirstTry);
 
 /**
@@ -72,6 +73,18 @@ const OPERATOR_STATUSES: ReadonlySet<OrderStatus> = new Set(['COMPENSATING', 'CO
  * it, so this code never replays a history written by other code and holds one
  * behaviour only. (Declared on the worker, not here with setWorkflowOptions:
  * the tests' unversioned workers would refuse a workflow that declares it.)
+ *
+ * Local activities and Updates. A local activity runs only where the cancel
+ * validator refuses every Update: once the order is COMPLETED (completeOrder and
+ * the confirmation's first try). A local activity that outlives a workflow task
+ * keeps it open with task heartbeats, and on replay the SDK hands the workflow
+ * its result as early as the history allows, which can be before an Update that
+ * was accepted while it ran: the workflow then issues its commands in another
+ * order than it did live, and every later task of the run fails with a
+ * nondeterminism error. Saga 0.4 left orders COMPENSATING that way (a refund
+ * backing off during an outage, a repeated cancel);
+ * test/replay/local-activity-update.test.ts reproduces it with a workflow of a
+ * few lines. Regular activities add no such ordering: their results are events.
  */
 export async function orderSaga(input: OrderInput): Promise<OrderState> {
   return new OrderSaga(input).run();
@@ -145,7 +158,7 @@ class OrderSaga {
    */
   private async complete(): Promise<OrderState> {
     this.setStatus('COMPLETED');
-    await CancellationScope.nonCancellable(() => db.completeOrder(this.ref));
+    await CancellationScope.nonCancellable(() => completion.completeOrder(this.ref));
     return this.confirm();
   }
 
@@ -202,7 +215,7 @@ class OrderSaga {
     const reason = this.compensatingFor;
     if (reason === undefined) return this.waitForAFix(err);
     const final: OrderStatus = reason === 'CANCELLED_BY_CUSTOMER' ? 'CANCELLED' : 'FAILED';
-    await CancellationScope.nonCancellable(() => db.finishOrder(this.ref, final, reason));
+    await CancellationScope.nonCancellable(() => statusWrites.finishOrder(this.ref, final, reason));
     this.state.failureReason = reason;
     this.setStatus(final);
     return { ...this.state };
@@ -210,7 +223,7 @@ class OrderSaga {
 
   /** The claim of a reserve step that did not answer, made again for this run (for the same run it succeeds again). */
   private confirmClaim(): Promise<boolean> {
-    return db.claimOrder(this.ref, this.runId, this.input.startToken ?? null);
+    return statusWrites.claimOrder(this.ref, this.runId, this.input.startToken ?? null);
   }
 
   /**
@@ -228,12 +241,10 @@ class OrderSaga {
    * A failure this saga cannot name (a bug). Stock and money are back; which
    * final status is right is for a person to decide, so this fails the
    * workflow *task*, not the workflow: Temporal retries it until a build with a
-   * fix runs it. The short timer ends the current task first, so the
-   * compensations' results are in the history and do not run again on every
-   * retry of the failing task.
+   * fix runs it. The compensations' results are events in the history by now,
+   * so a retry of the failing task does not run them again.
    */
-  private async waitForAFix(err: unknown): Promise<never> {
-    await CancellationScope.nonCancellable(() => sleep(1));
+  private waitForAFix(err: unknown): never {
     throw new Error(`Order ${this.ref.orderId}: unexpected failure of a forward step: ${String(err)}`);
   }
 

@@ -36,8 +36,8 @@ export function inventoryActivities(pool: Pool, behaviour: ServiceBehaviour, ran
     }),
 
     /** Gives the reserved quantities back (store/stock.ts releaseStock): safe to repeat, and before the reservation. */
-    async releaseInventory(ref: OrderRef): Promise<void> {
+    releaseInventory: heartbeatingAttempt(async (ref: OrderRef): Promise<void> => {
       await releaseStock(pool, ref);
-    },
+    }),
   };
 }

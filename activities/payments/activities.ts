@@ -47,9 +47,9 @@ export function paymentActivities(pool: Pool, provider: PaymentProvider) {
      * landed and cancels the key so that one still on its way is refused. Our
      * record then takes the provider's figures, whatever it held before.
      */
-    async refundPayment(ref: OrderRef): Promise<void> {
+    refundPayment: heartbeatingAttempt(async (ref: OrderRef): Promise<void> => {
       const state = await provider.refund(paymentIdempotencyKey(ref), new AbortController().signal);
       await recordProviderState(pool, ref, state);
-    },
+    }),
   };
 }

@@ -57,14 +57,14 @@ describe('ambiguous starts', () => {
     const customerId = `c-ambiguous-${randomUUID().slice(0, 8)}`;
     const body = { customerId, items: [{ productId: product.id, quantity: 1 }] };
     expect((await call(stack.baseUrl, 'GET', '/readyz')).status).toBe(200); // connection to Temporal established
-    const before = await countOrders(pool);
+    const before = await countOrders(pool, customerId);
 
     proxy.holdReplies();
     const res = await call(stack.baseUrl, 'POST', '/api/orders', body, { 'Idempotency-Key': key });
     proxy.releaseReplies();
     expect(res.status).toBe(503);
     expect(res.body.error.code).toBe('TEMPORAL_UNAVAILABLE');
-    expect(await countOrders(pool)).toBe(before);
+    expect(await countOrders(pool, customerId)).toBe(before);
 
     // The start did happen: a run exists. Once a worker runs it, it finds no order and stops.
     const orderId = await waitFor('the late run in the workflow list', async () => {
@@ -75,7 +75,7 @@ describe('ambiguous starts', () => {
     expect((await handle.describe()).status.name).toBe('RUNNING');
     await stack.startWorker();
     expect(await handle.result()).toMatchObject({ abandoned: true, status: 'PENDING' });
-    expect(await countOrders(pool)).toBe(before);
+    expect(await countOrders(pool, customerId)).toBe(before);
     expect(await stockOf(pool, product.id)).toBe(5);
     expect(await paymentsOf(orderId)).toBe(0);
 

@@ -26,6 +26,10 @@ export async function stockOf(pool: Pool, productId: string): Promise<number> {
   return res.rows[0]!.stock;
 }
 
-export async function countOrders(pool: Pool): Promise<number> {
-  return (await pool.query<{ n: number }>('SELECT count(*) AS n FROM orders')).rows[0]!.n;
+/** Orders in the table, or one customer's: a test that shares the database with others' background work counts its own. */
+export async function countOrders(pool: Pool, customerId?: string): Promise<number> {
+  const { rows } = customerId === undefined
+    ? await pool.query<{ n: number }>('SELECT count(*) AS n FROM orders')
+    : await pool.query<{ n: number }>('SELECT count(*) AS n FROM orders WHERE customer_id = $1', [customerId]);
+  return rows[0]!.n;
 }
