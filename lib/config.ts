@@ -154,6 +154,10 @@ const schema = z.object({
     .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, "-" and "_" only (the server joins name and build id with "." and ":")')
     .default('order-saga'),
   WORKER_BUILD_ID: z.string().min(1).max(255).regex(/^[^\s:]+$/, 'no spaces or ":"').optional(),
+  // 1: take WORKER_BUILD_ID as given even when it does not end with the bundle's hash, for ids that
+  // something else keeps to one code (a Temporal Worker Controller). Without it, deploymentVersion()
+  // refuses such an id: a pinned run would be replayed on other code than the one it started on.
+  WORKER_BUILD_ID_FORCE: z.enum(['0', '1'], { message: 'must be 1 (take WORKER_BUILD_ID as given) or 0' }).default('0'),
   // 1: once it polls, the worker makes its own build the deployment's current version (npm start, the
   // test and benchmark stacks). if-none: only while the deployment has no current version (the compose
   // stack's first start; a restart never takes new orders back from a newer build). Production rollouts

@@ -12,8 +12,7 @@ import {
   RAN_UNVERSIONED,
   deploymentVersion,
   openOrdersByVersion,
-  versionKey,
-  type DeploymentVersion,
+  ordersOnOtherBuilds,
   type OpenOrdersByVersion,
 } from '../lib/temporal/deployment';
 import { FAST_DRAINAGE, startDevServer } from '../dev/temporal-dev-server';
@@ -148,8 +147,9 @@ async function main(): Promise<void> {
   step('Bundling the workflow code (a few seconds)');
   env.WORKFLOW_BUNDLE_PATH = path.join(PROJECT_ROOT, '.data', 'workflow-bundle.js');
   const code = await writeWorkflowBundle(env.WORKFLOW_BUNDLE_PATH);
-  // The worker's build (Worker Versioning): derived from the code unless WORKER_BUILD_ID names it,
-  // and made current once the worker polls, so new orders start on the code just bundled.
+  // The worker's build (Worker Versioning): derived from the code unless WORKER_BUILD_ID names it
+  // (refused here, before anything starts, when it names other code), and made current once the
+  // worker polls, so new orders start on the code just bundled.
   const version = deploymentVersion(config, code);
   env.WORKER_BUILD_ID = version.buildId;
   env.WORKER_SET_CURRENT = '1';
@@ -219,23 +219,6 @@ async function countOpenOrders(settings: TemporalConnectionSettings): Promise<Op
   } finally {
     await client.connection.close();
   }
-}
-
-/**
- * Open orders that this build will not run: pinned to another build (an
- * earlier `npm start` of other workflow code), which wait for a worker of their
- * build. Lines saying how many and what to do; none if all is well.
- */
-function ordersOnOtherBuilds(open: OpenOrdersByVersion, current: DeploymentVersion): string[] {
-  const lines: string[] = [];
-  for (const [key, n] of open.byVersion) {
-    if (key === versionKey(current)) continue;
-    lines.push(
-      `${n} unfinished order${n === 1 ? ' is' : 's are'} pinned to ${key}, which this worker does not run: they wait for a worker of that build.`,
-      `  Start one from that build's code with WORKER_BUILD_ID=${key.slice(key.indexOf(':') + 1)} npm run worker, or see docs/operations.md "Releasing a new build" (orders pinned to a build no worker runs).`,
-    );
-  }
-  return lines;
 }
 
 main().catch((err: unknown) => {

@@ -8,7 +8,14 @@ import { createPool } from '../lib/db/pool';
 import { createLogger, type Logger } from '../lib/logger';
 import { activeTracing } from '../lib/telemetry/tracing';
 import { TemporalUnreachableError, connectClient, ensureSearchAttributes, nativeConnectionOptions } from '../lib/temporal/connection';
-import { deploymentCurrentBuildId, deploymentVersion, makeCurrentVersion, type DeploymentVersion } from '../lib/temporal/deployment';
+import {
+  buildIdFor,
+  deploymentCurrentBuildId,
+  deploymentVersion,
+  makeCurrentVersion,
+  namesCode,
+  type DeploymentVersion,
+} from '../lib/temporal/deployment';
 import { orderWorkerOptions, workflowCode } from './options';
 import { installWorkerRuntime, metricsHost } from './runtime';
 
@@ -23,6 +30,16 @@ async function main(): Promise<void> {
   const databaseUrl = requireDatabaseUrl(config, 'npm run worker');
   const logger = createLogger('worker', config.LOG_LEVEL);
   installWorkerRuntime(config, logger);
+  // The code and its build id first: a WORKER_BUILD_ID that names other code stops the
+  // start here, before anything is migrated or polled (lib/temporal/deployment.ts).
+  const code = await workflowCode();
+  const version = deploymentVersion(config, code);
+  if (!namesCode(version.buildId, code)) {
+    logger.warn(
+      { buildId: version.buildId, derived: buildIdFor(code) },
+      `WORKER_BUILD_ID_FORCE=1: joining as ${version.buildId}, which names no hash of this code; whatever chose it must keep it to this code alone`,
+    );
+  }
 
   await createDatabaseIfMissing(databaseUrl, {
     waitMs: START_UP_WAIT_MS,
@@ -41,8 +58,6 @@ async function main(): Promise<void> {
     // meets them missing is answered 503 by the API, never half-done.
     logger.warn({ err: (err as Error).message }, 'could not check or register the search attributes; they must exist on the namespace');
   }
-  const code = await workflowCode();
-  const version = deploymentVersion(config, code);
   const connection = await NativeConnection.connect(nativeConnectionOptions(config.temporal, config.TEMPORAL_GRPC_COMPRESSION));
   const worker = await Worker.create({ connection, ...orderWorkerOptions(config, pool, code, version) });
   logger.info(

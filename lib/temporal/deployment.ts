@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isGrpcServiceError, type Client } from '@temporalio/client';
-import type { Config } from '../config';
+import { ConfigError, type Config } from '../config';
 import { PROJECT_ROOT } from '../paths';
 
 /**
@@ -23,25 +23,70 @@ const packageVersion = (): string =>
   (JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 /**
+ * The first 10 hex of the sha256 of the workflow bundle: what names its code in
+ * a build id. Its inline source map is left out: it names the files by their
+ * absolute paths, and the same code must be the same build in every checkout
+ * (a CI clone, the image's /app).
+ */
+export function codeHash(bundleCode: string): string {
+  const code = bundleCode.replace(/\n\/\/# sourceMappingURL=[^\n]*\s*$/, '');
+  return createHash('sha256').update(code).digest('hex').slice(0, 10);
+}
+
+/**
  * The default build id: the release and a hash of the workflow bundle, e.g.
  * `0.4.0-3f2a9c1b7e`. The bundle is the code a worker actually replays (the
  * saga, its interceptors and the SDK's workflow runtime), so any change of it
- * is a new build. Its inline source map is left out: it names the files by
- * their absolute paths, and the same code must be the same build in every
- * checkout (a CI clone, the image's /app).
+ * is a new build.
  */
 export function buildIdFor(bundleCode: string, release = packageVersion()): string {
-  const code = bundleCode.replace(/\n\/\/# sourceMappingURL=[^\n]*\s*$/, '');
-  return `${release}-${createHash('sha256').update(code).digest('hex').slice(0, 10)}`;
+  return `${release}-${codeHash(bundleCode)}`;
+}
+
+/**
+ * Whether `buildId` names this bundle: it ends with `-<its hash>`. The derived id
+ * does, and so may a name an operator gives the same code (`canary-3f2a9c1b7e`);
+ * two ids of one code are harmless, one id of two codes is what must not happen,
+ * since a pinned run would then be replayed on other code than the one it started on.
+ */
+export function namesCode(buildId: string, bundleCode: string): boolean {
+  return buildId.endsWith(`-${codeHash(bundleCode)}`);
+}
+
+/**
+ * Whether `buildId` ends with some bundle's hash, as every id a worker accepts
+ * without WORKER_BUILD_ID_FORCE=1 does: `npm start`'s advice for another build's
+ * orders tells the two kinds apart.
+ */
+export function namesSomeCode(buildId: string): boolean {
+  return /-[0-9a-f]{10}$/.test(buildId);
 }
 
 /**
  * A worker's version in the Worker Deployment: WORKER_BUILD_ID, or the one
- * derived from its workflow code. The worker and `npm start` (which reports the
- * build before the worker starts) both take it from here.
+ * derived from its workflow code. The worker, the benchmark's workers and `npm
+ * start` (which reports the build before the worker starts) all take it from
+ * here, so each refuses, before it polls, a WORKER_BUILD_ID that names other
+ * code, unless WORKER_BUILD_ID_FORCE=1 says something else guarantees it.
  */
-export function deploymentVersion(config: Pick<Config, 'WORKER_DEPLOYMENT_NAME' | 'WORKER_BUILD_ID'>, code: string): DeploymentVersion {
-  return { deploymentName: config.WORKER_DEPLOYMENT_NAME, buildId: config.WORKER_BUILD_ID ?? buildIdFor(code) };
+export function deploymentVersion(
+  config: Pick<Config, 'WORKER_DEPLOYMENT_NAME' | 'WORKER_BUILD_ID' | 'WORKER_BUILD_ID_FORCE'>,
+  code: string,
+): DeploymentVersion {
+  const derived = buildIdFor(code);
+  const claimed = config.WORKER_BUILD_ID;
+  if (claimed !== undefined && !namesCode(claimed, code) && config.WORKER_BUILD_ID_FORCE !== '1') {
+    throw new ConfigError(
+      `WORKER_BUILD_ID=${claimed} does not name the workflow bundle this worker loads, whose build id is ${derived}.\n` +
+        `  Runs are pinned to their build: a worker claiming ${claimed} would replay that build's runs on other code.\n` +
+        `  unset WORKER_BUILD_ID to join as ${derived}, or\n` +
+        `  give this code a name of your own that ends with its hash, e.g. WORKER_BUILD_ID=canary-${codeHash(code)}, or\n` +
+        `  to run ${claimed}'s orders, start a worker from that build's code (its checkout or image), or\n` +
+        `  set WORKER_BUILD_ID_FORCE=1 only if something else (such as a Temporal Worker Controller) guarantees that ${claimed} names this code alone.\n` +
+        '  docs/operations.md, "Build ids".',
+    );
+  }
+  return { deploymentName: config.WORKER_DEPLOYMENT_NAME, buildId: claimed ?? derived };
 }
 
 /** How visibility names a version (the TemporalWorkerDeploymentVersion search attribute). */
@@ -120,6 +165,42 @@ export async function openOrdersByVersion(client: Client): Promise<OpenOrdersByV
     else result.notYetTaken.push(run.workflowId);
   }
   return result;
+}
+
+/**
+ * The variables a worker of the build `key` (`<deployment>:<build id>`) is started
+ * with, in a checkout or image of that build's code: what `npm start` advises for
+ * orders pinned to it. Only that code may run them, and its worker accepts the id
+ * there: a derived or hash-suffixed id names that code; an id naming no hash was
+ * started with WORKER_BUILD_ID_FORCE=1, and needs it again.
+ */
+export function workerEnvFor(key: string, current: DeploymentVersion): Record<string, string> {
+  const deploymentName = key.slice(0, key.indexOf(':'));
+  const buildId = key.slice(key.indexOf(':') + 1);
+  return {
+    ...(deploymentName === current.deploymentName ? {} : { WORKER_DEPLOYMENT_NAME: deploymentName }),
+    WORKER_BUILD_ID: buildId,
+    ...(namesSomeCode(buildId) ? {} : { WORKER_BUILD_ID_FORCE: '1' }),
+  };
+}
+
+/**
+ * Open orders that the build `current` will not run: pinned to another build (an
+ * earlier `npm start` of other workflow code), which wait for a worker of their
+ * build. Lines saying how many and what to do; none if all is well.
+ */
+export function ordersOnOtherBuilds(open: OpenOrdersByVersion, current: DeploymentVersion): string[] {
+  const lines: string[] = [];
+  for (const [key, n] of open.byVersion) {
+    if (key === versionKey(current)) continue;
+    const env = Object.entries(workerEnvFor(key, current)).map(([name, value]) => `${name}=${value}`).join(' ');
+    lines.push(
+      `${n} unfinished order${n === 1 ? ' is' : 's are'} pinned to ${key}, which this worker does not run: they wait for a worker of that build.`,
+      `  In a checkout (or image) of that build's code, start one with ${env} npm run worker (only that code: a worker refuses a build id ` +
+        'that names other code), or see docs/operations.md "Releasing a new build" (orders pinned to a build no worker runs).',
+    );
+  }
+  return lines;
 }
 
 /**

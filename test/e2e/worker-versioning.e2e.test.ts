@@ -6,7 +6,7 @@ import { temporal } from '@temporalio/proto';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { RAN_UNVERSIONED, UNVERSIONED, openOrdersByVersion } from '../../lib/temporal/deployment';
+import { RAN_UNVERSIONED, UNVERSIONED, codeHash, openOrdersByVersion } from '../../lib/temporal/deployment';
 import type { Pool } from '../../lib/db/pool';
 import { workflowIdFor } from '../../workflows/types';
 import { freshProduct, testPool } from '../support/db';
@@ -24,6 +24,12 @@ const run = promisify(execFile);
 const { temporalAddress, temporalCliPath, workflowBundlePath } = inject('testEnv');
 // A deployment of its own: making B current here must not move other tests' orders.
 const deploymentName = `versioning-e2e-${randomUUID().slice(0, 8)}`;
+// Two builds of one bundle: ids of our own that end with its hash, as the worker accepts
+// (an id naming other code is refused). Both run the same code, which is all the test needs:
+// what it checks is where the server sends each run.
+const hash = codeHash(readFileSync(workflowBundlePath, 'utf8'));
+const BUILD_A = `build-a-${hash}`;
+const BUILD_B = `build-b-${hash}`;
 
 let pool: Pool;
 let client: Client;
@@ -33,7 +39,7 @@ beforeAll(async () => {
   pool = testPool();
   client = new Client({ connection: await Connection.connect({ address: temporalAddress }) });
   // Build A: made current as it starts (WORKER_SET_CURRENT=1, as npm start does); its charges take 12 s.
-  stack = await startStack('versions', { WORKER_DEPLOYMENT_NAME: deploymentName, WORKER_BUILD_ID: 'build-a', PAYMENT_LATENCY_MS: '12000' });
+  stack = await startStack('versions', { WORKER_DEPLOYMENT_NAME: deploymentName, WORKER_BUILD_ID: BUILD_A, PAYMENT_LATENCY_MS: '12000' });
 });
 
 afterAll(async () => {
@@ -67,7 +73,7 @@ describe('two builds side by side', () => {
     const product = await freshProduct(pool, { stock: 10, priceCents: 800 });
     const onA = await place(product.id);
     await untilStatus(stack.baseUrl, onA, 'RESERVED'); // its charge (12 s on build A) is running
-    expect((await versioningOf(onA))?.deploymentVersion).toMatchObject({ deploymentName, buildId: 'build-a' });
+    expect((await versioningOf(onA))?.deploymentVersion).toMatchObject({ deploymentName, buildId: BUILD_A });
     // A pinned run is not one of those the upgrade query looks for.
     const unversioned: string[] = [];
     for await (const w of client.workflow.list({ query: `WorkflowType = 'orderSaga' AND ExecutionStatus = 'Running' AND ${UNVERSIONED}` })) {
@@ -75,16 +81,16 @@ describe('two builds side by side', () => {
     }
     expect(unversioned).not.toContain(workflowIdFor(onA));
     // What npm start reports: the open order counted under its build.
-    expect((await openOrdersByVersion(client)).byVersion.get(`${deploymentName}:build-a`)).toBe(1);
+    expect((await openOrdersByVersion(client)).byVersion.get(`${deploymentName}:${BUILD_A}`)).toBe(1);
 
     // Build B starts beside A and takes nothing until it is made current.
-    stack.startExtraWorker({ WORKER_BUILD_ID: 'build-b', WORKER_SET_CURRENT: '0', PAYMENT_LATENCY_MS: '0' });
+    stack.startExtraWorker({ WORKER_BUILD_ID: BUILD_B, WORKER_SET_CURRENT: '0', PAYMENT_LATENCY_MS: '0' });
     await waitFor(
       'build B made current with the CLI',
       async () => {
         const cli = run(temporalCliPath, [
           'worker', 'deployment', 'set-current-version',
-          '--address', temporalAddress, '--deployment-name', deploymentName, '--build-id', 'build-b', '--yes',
+          '--address', temporalAddress, '--deployment-name', deploymentName, '--build-id', BUILD_B, '--yes',
         ]);
         return cli.then(() => true, () => undefined); // refused until build B has polled
       },
@@ -96,12 +102,12 @@ describe('two builds side by side', () => {
     const onB = await place(product.id);
     const b = await untilTerminal(stack.baseUrl, onB, 20_000);
     expect(b).toMatchObject({ status: 'COMPLETED' });
-    expect((await versioningOf(onB))?.deploymentVersion).toMatchObject({ buildId: 'build-b' });
-    expect(await buildsThatRan(onB)).toEqual(new Set(['build-b']));
+    expect((await versioningOf(onB))?.deploymentVersion).toMatchObject({ buildId: BUILD_B });
+    expect(await buildsThatRan(onB)).toEqual(new Set([BUILD_B]));
 
     const a = await untilTerminal(stack.baseUrl, onA, 30_000);
     expect(a).toMatchObject({ status: 'COMPLETED', payment: { chargedCents: 800, refundedCents: 0 } });
-    expect(await buildsThatRan(onA)).toEqual(new Set(['build-a']));
+    expect(await buildsThatRan(onA)).toEqual(new Set([BUILD_A]));
 
     const DRAINED = temporal.api.enums.v1.VersionDrainageStatus.VERSION_DRAINAGE_STATUS_DRAINED;
     await waitFor(
@@ -109,7 +115,7 @@ describe('two builds side by side', () => {
       async () => {
         const { workerDeploymentVersionInfo: info } = await client.workflowService.describeWorkerDeploymentVersion({
           namespace: 'default',
-          deploymentVersion: { deploymentName, buildId: 'build-a' },
+          deploymentVersion: { deploymentName, buildId: BUILD_A },
         });
         return info?.drainageInfo?.status === DRAINED ? true : undefined;
       },
@@ -168,7 +174,7 @@ describe("npm start's count of 0.3 runs (openOrdersByVersion)", () => {
   it('does not count an order no worker has taken yet: its run has no version until its first workflow task completes', async () => {
     // The API alone: the order is accepted and its run started, and no worker polls its queue yet.
     const own = `not-yet-taken-${randomUUID().slice(0, 8)}`;
-    const apiOnly = await startStack('not-yet-taken', { WORKER_DEPLOYMENT_NAME: own, WORKER_BUILD_ID: 'build-c' }, { worker: false });
+    const apiOnly = await startStack('not-yet-taken', { WORKER_DEPLOYMENT_NAME: own, WORKER_BUILD_ID: `build-c-${hash}` }, { worker: false });
     try {
       const product = await freshProduct(pool, { stock: 5, priceCents: 300 });
       const res = await call(apiOnly.baseUrl, 'POST', '/api/orders', { customerId: 'c-not-yet-taken', items: [{ productId: product.id, quantity: 1 }] });

@@ -18,7 +18,7 @@ export interface Stack {
   /** SIGKILLs the worker: a crash, with no graceful shutdown. */
   killWorker(): Promise<void>;
   startWorker(): Promise<void>;
-  /** Another worker on the stack's queue, e.g. of another build (WORKER_BUILD_ID); stopped with the stack. */
+  /** Another worker on the stack's queue, e.g. of another build (a WORKER_BUILD_ID ending with the bundle's hash); stopped with the stack. */
   startExtraWorker(overrides: NodeJS.ProcessEnv): { stop(): Promise<void> };
   /** Stops the API gracefully and starts it again on the same port with `overrides` (e.g. other API_KEYS), as a redeploy does. */
   restartApi(overrides: NodeJS.ProcessEnv): Promise<void>;
