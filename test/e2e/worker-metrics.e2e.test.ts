@@ -61,7 +61,8 @@ describe('worker metrics endpoint', () => {
     const text = await waitFor('both orders on /metrics', async () => {
       const body = await scrape();
       const failed = sample(body, 'order_saga_finished_total', { ...ours, status: 'FAILED', failure_reason: 'PAYMENT_DECLINED' });
-      return failed === 1 ? body : undefined;
+      // The saga counts its end in its last workflow task; the SDK counts the completion once the server took that task.
+      return failed === 1 && sample(body, 'temporal_workflow_completed', queue) === 2 ? body : undefined;
     });
     // Ours: one order of each outcome, their run times, the declined one's compensations
     // (the saga undoes the charge step whatever its outcome; the refund finds nothing to refund).
