@@ -18,6 +18,9 @@ export const VIOLATION_KINDS = [
   // Counted per failed task, also when a later task of the run succeeded: a workflow that cannot
   // replay its own history (a nondeterminism) may recover on a worker that has it cached, or not.
   'workflow_task_failed',
+  // Counted per run whose history the build's workflow code cannot replay from its start, failed
+  // task or not: a worker that had the run cached may have carried it to completion (saga 0.4).
+  'history_not_replayable',
   // Money: the provider's ledger and our record of it.
   'double_charge',
   'double_refund',
@@ -145,6 +148,7 @@ function checkWorkflows(truth: Truth, orders: Map<string, OrderRow>, flag: Flag)
     if (runs.some((r) => r.status === 'RUNNING')) flag('workflow_left_running', `order-${orderId}`);
     for (const r of runs) if (r.status !== 'RUNNING' && r.status !== 'COMPLETED') flag('workflow_not_completed', `order-${orderId}/${r.runId}`);
     for (const r of runs) for (const task of r.failedWorkflowTasks) flag('workflow_task_failed', `order-${orderId}/${r.runId} (${task.cause})`);
+    for (const r of runs) if (r.replay?.outcome === 'failed') flag('history_not_replayable', `order-${orderId}/${r.runId}: ${r.replay.error}`);
     const acting = runs.filter((r) => r.result && !r.result.abandoned).sort((a, b) => a.startedAtMs - b.startedAtMs);
     const order = orders.get(orderId);
     if (!order) {

@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { PROJECT_ROOT } from '../lib/paths';
 import { PROFILES } from './profiles';
 import { failed, summary } from './report';
@@ -35,6 +36,9 @@ if (!Number.isInteger(seed) || seed < 0) {
   process.exit(2);
 }
 const say = (line: string) => console.log(`[chaos ${new Date().toISOString().slice(11, 19)}] ${line}`);
+// The replay of every history at the end (chaos/replay.ts) is this process's only worker: its
+// state changes would fill the output; a warning (a history that fails, with Core's details) stays.
+Runtime.install({ logger: new DefaultLogger('WARN') });
 
 let stack: ChaosStack | undefined;
 process.on('SIGINT', () => {

@@ -1,5 +1,6 @@
 import type { CheckResult, ViolationKind } from './checks';
 import type { Ledger } from './ledger';
+import type { ReplaySummary } from './replay';
 import type { FaultKind } from './schedule';
 
 /** The JSON of `--out FILE`; the first six fields are the run's headline figures. */
@@ -15,6 +16,8 @@ export interface ChaosReport {
   requests: RequestCounts;
   /** Worker and API exits the run did not cause (a process that found a dependency down at start-up). */
   unexpectedExits: { worker: number; api: number };
+  /** The replay of every run's history through the stack's build (its failures are `history_not_replayable`). */
+  replay: ReplaySummary;
   examples: CheckResult['examples'];
 }
 
@@ -70,6 +73,7 @@ export function summary(r: ChaosReport): string {
     `  mix              ${q.cancelsAccepted}/${q.cancelsSent} cancels accepted, ${q.keyRepeats} repeated keys, ${q.paymentRetriesAccepted}/${q.paymentRetriesSent} PAYMENT_UNAVAILABLE retries accepted`,
     `  faults           ${totalFaults}: ${list(r.faults)}`,
     `  unplanned exits  worker ${r.unexpectedExits.worker}, api ${r.unexpectedExits.api} (restarted)`,
+    `  replay           ${r.replay.replayed + r.replay.failed} histories through build ${r.replay.buildId} in ${(r.replay.ms / 1000).toFixed(1)} s, ${r.replay.failed} failed, ${r.replay.skipped} skipped (pinned to another build)`,
     `  checks           ${Object.keys(r.violations).length} invariants, ${violated.length ? `${violated.length} VIOLATED` : 'all hold'}`,
     ...violated.map(([k, n]) => `    ${k}: ${n} (e.g. ${(r.examples[k as ViolationKind] ?? []).join(', ')})`),
     `  lost             ${r.lost}`,

@@ -7,6 +7,7 @@ import { Driver, chaosProducts } from './load';
 import type { Profile } from './profiles';
 import { seededRandom } from './random';
 import { requestCounts, type ChaosReport } from './report';
+import { replayRuns } from './replay';
 import { formatSchedule, planFaults } from './schedule';
 import { ChaosStack } from './stack';
 import { countOpenWorkflows, readDatabase, readWorkflows } from './truth';
@@ -59,7 +60,15 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     clearInterval(progress);
 
     say('reading PostgreSQL and every workflow run from Temporal');
-    const truth = { ...(await readDatabase(pool)), runs: await readWorkflows(stack.temporalAddress) };
+    const { runs, histories } = await readWorkflows(stack.temporalAddress);
+    const truth = { ...(await readDatabase(pool)), runs };
+    say(`replaying ${histories.size} run histories through the workflow bundle of build ${stack.version.buildId}`);
+    const replay = await replayRuns(runs, histories, stack.bundlePath, stack.version);
+    say(`replayed ${replay.replayed}, ${replay.failed} failed, ${replay.skipped} skipped, in ${(replay.ms / 1000).toFixed(1)} s`);
+    // Not expected in a run of one build; said, so that a skip is never mistaken for a replay.
+    const skipped = runs.flatMap((r) => (r.replay?.outcome === 'skipped' ? [`${r.workflowId}/${r.runId}: ${r.replay.reason}`] : []));
+    for (const line of skipped.slice(0, 5)) say(`  not replayed: ${line}`);
+    if (skipped.length > 5) say(`  and ${skipped.length - 5} more not replayed (truth.json names them)`);
     const initialStock = Object.fromEntries(products.map((p) => [p.id, p.stock]));
     const result = checkRun(driver.ledger, truth, initialStock);
     // Both sides of every check, for looking into a violation after the run.
@@ -76,6 +85,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       seed,
       requests: requestCounts(driver.ledger),
       unexpectedExits: { worker: stack.worker.unexpectedExits, api: stack.api.unexpectedExits },
+      replay,
       examples: result.examples,
     };
   } finally {

@@ -11,6 +11,8 @@ import { startDevServer, type DevServer } from '../dev/temporal-dev-server';
 import { writeWorkflowBundle } from '../worker/workflow-bundle';
 import { waitForHttp } from '../dev/wait-for-http';
 import { localStackEnv } from '../lib/temporal/client-config';
+import { deploymentVersion, type DeploymentVersion } from '../lib/temporal/deployment';
+import { loadConfig } from '../lib/config';
 import { SERVICE_ENV } from './profiles';
 import { Supervised } from './supervised';
 
@@ -40,6 +42,9 @@ export class ChaosStack {
     readonly outageFile: string,
     readonly worker: Supervised,
     readonly api: Supervised,
+    /** The workflow bundle every worker of the run loads, and the version it joins as: what the run's histories are replayed on. */
+    readonly bundlePath: string,
+    readonly version: DeploymentVersion,
   ) {}
 
   static async start(opts: StackOptions): Promise<ChaosStack> {
@@ -51,7 +56,7 @@ export class ChaosStack {
     const [pgPort, temporalPort, apiPort, metricsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     say('starting PostgreSQL and the Temporal dev server, bundling the workflow code');
     const bundlePath = path.join(dir, 'workflow-bundle.js');
-    const [database, temporal] = await Promise.all([
+    const [database, temporal, code] = await Promise.all([
       startEmbeddedPostgres(ChaosStack.postgresOptions(dir, pgPort, say)),
       startDevServer(ChaosStack.temporalOptions(cli, dir, temporalPort)),
       writeWorkflowBundle(bundlePath),
@@ -83,11 +88,22 @@ export class ChaosStack {
       RATE_LIMIT_PER_MINUTE: '0',
       PG_POOL_SIZE: '20',
     };
+    // The version each worker derives from this env and bundle (worker/main.ts), so a
+    // WORKER_BUILD_ID inherited from the caller's environment is taken into account too. One
+    // the worker would refuse stops the run here, rather than with a worker that never starts.
+    let version: DeploymentVersion;
+    try {
+      version = deploymentVersion(loadConfig(env), code);
+    } catch (err) {
+      await temporal.stop();
+      await database.stop();
+      throw err;
+    }
     const logs = path.join(dir, 'logs');
     const worker = new Supervised('worker', 'worker/main.ts', env, path.join(logs, 'worker.log'), say);
     const api = new Supervised('api', 'api/main.ts', env, path.join(logs, 'api.log'), say);
     const baseUrl = `http://127.0.0.1:${apiPort}`;
-    const stack = new ChaosStack(opts, database, temporal, cli, databaseUrl, baseUrl, outageFile, worker, api);
+    const stack = new ChaosStack(opts, database, temporal, cli, databaseUrl, baseUrl, outageFile, worker, api, bundlePath, version);
     worker.ensureRunning();
     api.ensureRunning();
     if (!(await waitForHttp(`${baseUrl}/readyz`, 60_000))) {

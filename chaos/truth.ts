@@ -59,7 +59,19 @@ export interface WorkflowRun {
    * whatever happened to the worker that failed them, unlike its metrics.
    */
   failedWorkflowTasks: FailedWorkflowTask[];
+  /**
+   * What became of the run's history when it was replayed from its start through the
+   * workflow bundle of the stack's build (chaos/replay.ts); absent until then.
+   */
+  replay?: ReplayOutcome;
 }
+
+export type ReplayOutcome =
+  | { outcome: 'replayed' }
+  /** `error` is the error's class and the first line of its cause (chaos/replay.ts, describeError). */
+  | { outcome: 'failed'; error: string }
+  /** Pinned to another build than the stack's, whose code this replay does not hold. */
+  | { outcome: 'skipped'; reason: string };
 
 export interface FailedWorkflowTask {
   /** The cause's enum name without its prefix, e.g. NON_DETERMINISTIC_ERROR. */
@@ -126,15 +138,22 @@ export async function readDatabase(pool: Pool): Promise<Omit<Truth, 'runs'>> {
 /** Runs fetched at once: enough to keep the dev server busy, few enough not to queue behind each other. */
 const RESULT_CONCURRENCY = 8;
 
+export interface WorkflowsRead {
+  runs: WorkflowRun[];
+  /** Each run's history by its run id, for the replay (kept out of `runs`, which truth.json holds). */
+  histories: Map<string, temporal.api.history.v1.IHistory>;
+}
+
 /**
  * Every run of every workflow in the namespace, with the saga's result for each
  * completed run and the failed workflow tasks of each run's history.
  */
-export async function readWorkflows(address: string, namespace = 'default'): Promise<WorkflowRun[]> {
+export async function readWorkflows(address: string, namespace = 'default'): Promise<WorkflowsRead> {
   const connection = await Connection.connect({ address });
   try {
     const client = new Client({ connection, namespace });
     const runs: WorkflowRun[] = [];
+    const histories = new Map<string, temporal.api.history.v1.IHistory>();
     for await (const wf of client.workflow.list()) {
       runs.push({ workflowId: wf.workflowId, runId: wf.runId, status: wf.status.name, startedAtMs: wf.startTime.getTime(), failedWorkflowTasks: [] });
     }
@@ -142,12 +161,14 @@ export async function readWorkflows(address: string, namespace = 'default'): Pro
       await Promise.all(
         runs.slice(i, i + RESULT_CONCURRENCY).map(async (run) => {
           const handle = client.workflow.getHandle(run.workflowId, run.runId, { followRuns: false });
-          run.failedWorkflowTasks = failedWorkflowTasks(await handle.fetchHistory());
+          const history = await handle.fetchHistory();
+          histories.set(run.runId, history);
+          run.failedWorkflowTasks = failedWorkflowTasks(history);
           if (run.status === 'COMPLETED') run.result = (await handle.result()) as WorkflowRun['result'];
         }),
       );
     }
-    return runs;
+    return { runs, histories };
   } finally {
     await connection.close();
   }

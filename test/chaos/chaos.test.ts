@@ -29,6 +29,10 @@ describe('chaos run, small', () => {
     expect(report.violations).toEqual(Object.fromEntries(Object.keys(report.violations).map((k) => [k, 0])));
     expect({ lost: report.lost, unfinished: report.unfinished }).toEqual({ lost: 0, unfinished: 0 });
     expect(report.faults).toEqual(Object.fromEntries(FAULT_KINDS.map((k) => [k, 1])));
+    // Every run's history was replayed on the stack's build: none skipped as another build's
+    // (which would also be what a wrongly derived build id looked like), at least one per order.
+    expect(report.replay).toMatchObject({ failed: 0, skipped: 0 });
+    expect(report.replay.replayed).toBeGreaterThanOrEqual(report.orders);
     // Nearly every order is accepted: a 503 is answered only while Temporal restarts, and sent again.
     expect(report.orders).toBeGreaterThanOrEqual(30);
     keep = false;

@@ -170,6 +170,19 @@ describe('chaos invariant checks', () => {
     expect(result.examples.workflow_task_failed).toEqual([`order-${C}/c2 (NON_DETERMINISTIC_ERROR)`]);
   });
 
+  it('count every run whose history the build cannot replay, also one with no failed task; not a run skipped as pinned to another build', () => {
+    const { ledger, truth, initialStock } = consistent();
+    // Order C's second run completed on a worker that had it cached: no WorkflowTaskFailed event,
+    // every status and all the money agree, only a replay of the history from its start fails.
+    const error = 'DeterminismViolationError: [TMPRL1100] Nondeterminism error: Timer machine does not handle this event: HistoryEvent(id: 14, WorkflowExecutionUpdateCompleted)';
+    truth.runs[3] = { ...truth.runs[3]!, replay: { outcome: 'failed', error } };
+    truth.runs[0] = { ...truth.runs[0]!, replay: { outcome: 'skipped', reason: 'pinned to order-saga:0.4.0-63dab5c834, not order-saga:0.5.0-12dc201bc8' } };
+    truth.runs[1] = { ...truth.runs[1]!, replay: { outcome: 'replayed' } };
+    const result = checkRun(ledger, truth, initialStock);
+    only(result, ['history_not_replayable']);
+    expect(result.examples.history_not_replayable).toEqual([`order-${C}/c2: ${error}`]);
+  });
+
   it('count orders without a final status as unfinished', () => {
     const { ledger, truth, initialStock } = consistent();
     truth.orders[0] = { ...truth.orders[0]!, status: 'PAID' };
